@@ -1,0 +1,31 @@
+/**
+ * The pino logger: JSON lines on standard output, fields first and a short
+ * event phrase as the message, errors under `err`. Every line passes through
+ * a final filter that removes the API key, whatever field it reached.
+ */
+import { pino, type DestinationStream, type Logger } from 'pino';
+
+import type { LogLevel, Secret } from './config.js';
+import { redactSecret } from './redact.js';
+
+export type { Logger } from 'pino';
+
+export interface LoggerOptions {
+  level: LogLevel;
+  secret?: Secret;
+  /** Where lines go; standard output by default. Tests pass a stream to read them. */
+  destination?: DestinationStream;
+}
+
+/** Creates the process logger. */
+export function createLogger({ level, secret, destination }: LoggerOptions): Logger {
+  const options = {
+    level,
+    base: { service: 'ngrok-sessions-exporter' },
+    redact: { paths: ['apiKey', '*.apiKey', 'authorization', '*.authorization', 'headers.authorization'], censor: '<redacted>' },
+    hooks: {
+      streamWrite: (line: string): string => redactSecret(line, secret),
+    },
+  };
+  return destination === undefined ? pino(options) : pino(options, destination);
+}

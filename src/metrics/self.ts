@@ -1,0 +1,148 @@
+/**
+ * The exporter's own metrics: health of the last refresh, API requests by
+ * outcome, retries, the request budget, build info and prom-client's process
+ * metrics, in a registry created per exporter instance.
+ */
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+import type { RequestBudget } from '../budget.js';
+import type { FailureReason } from '../errors.js';
+import type { WalkObserver } from '../ngrok/pages.js';
+import type { Snapshot } from '../sessions/snapshot.js';
+
+const FAILURE_REASONS: readonly FailureReason[] = [
+  'auth',
+  'client_error',
+  'rate_limited',
+  'server_error',
+  'timeout',
+  'network',
+  'invalid_response',
+  'paging',
+];
+
+export interface SelfMetricsOptions {
+  version: string;
+  revision: string;
+  budget: RequestBudget;
+  /** The snapshot being served, read at each scrape. */
+  currentSnapshot: () => Snapshot | undefined;
+  maxStalenessMs: number;
+  now?: () => number;
+}
+
+export interface SelfMetrics {
+  registry: Registry;
+  up: Gauge;
+  lastSuccessTimestamp: Gauge;
+  refreshDuration: Histogram;
+  refreshes: Counter<'result'>;
+  refreshFailures: Counter<'reason'>;
+  effectiveInterval: Gauge;
+  /** Counts API requests, retries and 429 responses for the page walk. */
+  walkObserver: WalkObserver;
+}
+
+/** Creates the self-metrics in a new registry. */
+export function createSelfMetrics(options: SelfMetricsOptions): SelfMetrics {
+  const registry = new Registry();
+  const registers = [registry];
+  const now = options.now ?? Date.now;
+
+  collectDefaultMetrics({ register: registry });
+
+  const up = new Gauge({ name: 'ngrok_up', help: '1 when the last refresh from the ngrok API succeeded, 0 when it failed or none has finished yet.', registers });
+  up.set(0);
+
+  const lastSuccessTimestamp = new Gauge({
+    name: 'ngrok_exporter_last_refresh_success_timestamp_seconds',
+    help: 'Unix time at which the last successful refresh completed; 0 before the first one.',
+    registers,
+  });
+  lastSuccessTimestamp.set(0);
+
+  new Gauge({
+    name: 'ngrok_exporter_snapshot_age_seconds',
+    help: 'Age of the snapshot that the session gauges come from; absent before the first successful refresh.',
+    registers,
+    collect() {
+      const snapshot = options.currentSnapshot();
+      this.reset();
+      if (snapshot !== undefined) this.set(Math.max(0, (now() - snapshot.completedAtMs) / 1000));
+    },
+  });
+
+  new Gauge({
+    name: 'ngrok_exporter_snapshot_stale',
+    help: '1 when no snapshot exists or it is older than --refresh.max-staleness, so the session gauges are not served.',
+    registers,
+    collect() {
+      const snapshot = options.currentSnapshot();
+      this.set(snapshot === undefined || now() - snapshot.completedAtMs > options.maxStalenessMs ? 1 : 0);
+    },
+  });
+
+  const refreshDuration = new Histogram({
+    name: 'ngrok_exporter_refresh_duration_seconds',
+    help: 'Duration of refreshes, successful or not, including waits for the request budget and retries.',
+    buckets: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600],
+    registers,
+  });
+
+  const refreshes = new Counter({ name: 'ngrok_exporter_refreshes_total', help: 'Refreshes finished, by result.', labelNames: ['result'], registers });
+  refreshes.inc({ result: 'success' }, 0);
+  refreshes.inc({ result: 'failure' }, 0);
+
+  const refreshFailures = new Counter({
+    name: 'ngrok_exporter_refresh_failures_total',
+    help: 'Failed refreshes, by reason.',
+    labelNames: ['reason'],
+    registers,
+  });
+  for (const reason of FAILURE_REASONS) refreshFailures.inc({ reason }, 0);
+
+  const requests = new Counter({
+    name: 'ngrok_exporter_api_requests_total',
+    help: 'Requests sent to the ngrok API, by HTTP status code; "error" when no response arrived.',
+    labelNames: ['code'],
+    registers,
+  });
+  const retries = new Counter({ name: 'ngrok_exporter_api_retries_total', help: 'Page requests retried after a network error, timeout, 429 or 5xx.', registers });
+  const rateLimited = new Counter({ name: 'ngrok_exporter_api_rate_limited_total', help: 'Responses with HTTP 429 (rate limited) from the ngrok API.', registers });
+
+  new Gauge({
+    name: 'ngrok_exporter_budget_requests_per_minute',
+    help: 'API requests the exporter may send per rolling minute (--ngrok.requests-per-minute).',
+    registers,
+  }).set(options.budget.limit);
+
+  new Gauge({
+    name: 'ngrok_exporter_budget_tokens_remaining',
+    help: 'API requests the exporter may still send in the current rolling minute.',
+    registers,
+    collect() {
+      this.set(options.budget.remaining());
+    },
+  });
+
+  const effectiveInterval = new Gauge({
+    name: 'ngrok_exporter_refresh_interval_seconds',
+    help: 'Effective refresh interval: --refresh.interval, stretched when a walk needs more requests than the budget allows in one interval.',
+    registers,
+  });
+
+  new Gauge({
+    name: 'ngrok_exporter_build_info',
+    help: 'Build information of the exporter; always 1.',
+    labelNames: ['version', 'revision', 'nodejs_version'],
+    registers,
+  }).set({ version: options.version, revision: options.revision, nodejs_version: process.version }, 1);
+
+  const walkObserver: WalkObserver = {
+    request: (code) => requests.inc({ code }),
+    retry: () => retries.inc(),
+    rateLimited: () => rateLimited.inc(),
+  };
+
+  return { registry, up, lastSuccessTimestamp, refreshDuration, refreshes, refreshFailures, effectiveInterval, walkObserver };
+}

@@ -1,0 +1,171 @@
+/**
+ * Walks every page of `GET /app/sessions`, strictly one page after another.
+ * Each attempt at a page first takes a token from the request budget; a
+ * failed page is retried on its own, so the walk resumes where it stopped.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import pRetry from 'p-retry';
+
+import type { RequestBudget } from '../budget.js';
+import { ApiError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { ApiClient } from './client.js';
+import { parsePage, type ParsedPage } from './parse.js';
+
+/** ngrok's largest page size. */
+export const PAGE_SIZE = 100;
+
+/** Counters that the walk updates; the exporter's self-metrics implement it. */
+export interface WalkObserver {
+  /** A response arrived with this status, or `error` when none did. */
+  request(code: string): void;
+  retry(): void;
+  rateLimited(): void;
+}
+
+export interface WalkOptions {
+  client: ApiClient;
+  budget: RequestBudget;
+  apiUrl: URL;
+  maxPages: number;
+  maxRetries: number;
+  retryMinDelayMs: number;
+  retryMaxDelayMs: number;
+  observer: WalkObserver;
+  logger: Logger;
+  signal?: AbortSignal;
+}
+
+/** Returns the URL of the first page under the configured API URL, which may carry a path prefix. */
+export function firstPageUrl(apiUrl: URL): URL {
+  const base = new URL(apiUrl.href.endsWith('/') ? apiUrl.href : `${apiUrl.href}/`);
+  const url = new URL('app/sessions', base);
+  url.searchParams.set('limit', String(PAGE_SIZE));
+  return url;
+}
+
+/**
+ * Yields each page of the walk in order.
+ *
+ * Stops after a page with a null cursor or with no sessions. Raises ApiError
+ * (reason `paging`) for a cursor to another origin or path, a cursor that was
+ * already followed, or more than `maxPages` pages, because in each case the
+ * walk cannot tell that it has seen every session.
+ */
+export async function* walkPages(options: WalkOptions): AsyncGenerator<ParsedPage> {
+  const first = firstPageUrl(options.apiUrl);
+  const followed = new Set<string>([first.href]);
+  let url: URL | undefined = first;
+
+  for (let pageNumber = 1; url !== undefined; pageNumber++) {
+    if (pageNumber > options.maxPages) {
+      throw new ApiError(
+        'TOO_MANY_PAGES',
+        `the walk reached --ngrok.max-pages (${options.maxPages}) and the API still returned a next page; raise --ngrok.max-pages if the account really has more than ${options.maxPages * PAGE_SIZE} sessions.`,
+        { reason: 'paging', url: url.href },
+      );
+    }
+
+    const page = await fetchPageWithRetries(url, pageNumber, options);
+    yield page;
+
+    if (page.nextPageUri === null || page.sessions.length === 0) return;
+    url = nextPageUrl(page.nextPageUri, url, first);
+    if (followed.has(url.href)) {
+      throw new ApiError(
+        'CURSOR_LOOP',
+        `the API returned next_page_uri ${url.href}, which this walk already followed; the cursor loops, so the walk stopped without a complete count.`,
+        { reason: 'paging', url: url.href },
+      );
+    }
+    followed.add(url.href);
+  }
+}
+
+/**
+ * Resolves a cursor and checks that it stays on the API's origin and path, so
+ * the Authorization header never goes to another host. A relative cursor is
+ * resolved against the page it came from, as a browser would.
+ */
+function nextPageUrl(cursor: string, current: URL, first: URL): URL {
+  let next: URL;
+  try {
+    next = new URL(cursor, current);
+  } catch (error) {
+    throw new ApiError('INVALID_CURSOR', `the API returned next_page_uri ${JSON.stringify(cursor.slice(0, 200))}, which is not a URL.`, {
+      reason: 'paging',
+      url: current.href,
+    }, { cause: error });
+  }
+
+  if (next.origin !== first.origin || next.username !== '' || next.password !== '') {
+    throw new ApiError(
+      'FOREIGN_CURSOR',
+      `the API returned next_page_uri on origin ${JSON.stringify(next.origin)}, not ${first.origin}; the exporter does not send the API key to another origin, so the walk stopped.`,
+      { reason: 'paging', url: current.href },
+    );
+  }
+  if (next.pathname !== first.pathname) {
+    throw new ApiError(
+      'FOREIGN_CURSOR',
+      `the API returned next_page_uri with path ${JSON.stringify(next.pathname.slice(0, 200))}, not ${first.pathname}; the walk stopped.`,
+      { reason: 'paging', url: current.href },
+    );
+  }
+  return next;
+}
+
+async function fetchPageWithRetries(url: URL, pageNumber: number, options: WalkOptions): Promise<ParsedPage> {
+  const log = options.logger.child({ page: pageNumber });
+
+  return pRetry(
+    async () => {
+      await options.budget.take(options.signal);
+      const response = await requestPage(url, options);
+      return parsePage(response.body, url.href);
+    },
+    {
+      retries: options.maxRetries,
+      factor: 2,
+      minTimeout: options.retryMinDelayMs,
+      maxTimeout: options.retryMaxDelayMs,
+      randomize: true,
+      signal: options.signal,
+      shouldRetry: ({ error }) => error instanceof ApiError && error.retryable && !exceedsMaxDelay(error, options),
+      onFailedAttempt: async ({ error, attemptNumber, retriesLeft }) => {
+        if (!(error instanceof ApiError) || !error.retryable || retriesLeft === 0) return;
+        if (exceedsMaxDelay(error, options)) return;
+
+        options.observer.retry();
+        log.warn(
+          { err: error, attempt: attemptNumber, retries_left: retriesLeft, retry_after_seconds: error.retryAfterSeconds },
+          'API request failed, retrying',
+        );
+        // p-retry's own exponential delay with jitter follows; Retry-After comes first when sent.
+        if (error.retryAfterSeconds !== undefined && error.retryAfterSeconds > 0) {
+          await sleep(error.retryAfterSeconds * 1000, undefined, { signal: options.signal });
+        }
+      },
+    },
+  );
+}
+
+/** A Retry-After longer than the longest retry delay ends the walk; the next refresh waits it out instead. */
+function exceedsMaxDelay(error: ApiError, options: WalkOptions): boolean {
+  return error.retryAfterSeconds !== undefined && error.retryAfterSeconds * 1000 > options.retryMaxDelayMs;
+}
+
+async function requestPage(url: URL, options: WalkOptions): Promise<{ body: unknown }> {
+  try {
+    const response = await options.client.get(url, options.signal);
+    options.observer.request(String(response.status));
+    return response;
+  } catch (error) {
+    if (error instanceof ApiError) {
+      options.observer.request(error.status === undefined ? 'error' : String(error.status));
+      if (error.status === 429) options.observer.rateLimited();
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,139 @@
+/**
+ * Tolerant parsing of one `GET /app/sessions` page. Missing values come both
+ * as explicit null and as absent keys, and unknown fields may appear at any
+ * time, so optional attributes of a wrong type count as missing. The page
+ * itself (its array, its cursor, each session's id) must have the documented
+ * shape, or counting could go wrong, so a bad page raises ApiError.
+ */
+import { ApiError } from '../errors.js';
+
+/** The attributes of one application session that the exporter uses. */
+export interface ParsedSession {
+  id: string;
+  /** Milliseconds since the epoch; undefined when absent or unparsable. */
+  expiresAtMs: number | undefined;
+  lastActiveMs: number | undefined;
+  userId: string | undefined;
+  country: string | undefined;
+  deviceType: string | undefined;
+  browser: string | undefined;
+  os: string | undefined;
+  routeId: string | undefined;
+  endpointId: string | undefined;
+  publicUrl: string | undefined;
+}
+
+export interface ParsedPage {
+  sessions: ParsedSession[];
+  /** Cursor to the next page as the API sent it, or null on the last page. */
+  nextPageUri: string | null;
+  /** Optional fields that were present with a wrong type or an unparsable value. */
+  invalidFields: number;
+}
+
+const PAGE_FIELD = 'application_sessions';
+
+/** Parses a page body. @throws ApiError (reason `invalid_response`) when the page shape is wrong. */
+export function parsePage(body: unknown, url: string): ParsedPage {
+  if (!isRecord(body)) {
+    throw invalidPage(url, `the body is ${describeType(body)}, not an object`);
+  }
+
+  const items = body[PAGE_FIELD];
+  if (items !== undefined && items !== null && !Array.isArray(items)) {
+    throw invalidPage(url, `"${PAGE_FIELD}" is ${describeType(items)}, not an array`);
+  }
+
+  const cursor = body.next_page_uri;
+  if (cursor !== undefined && cursor !== null && typeof cursor !== 'string') {
+    throw invalidPage(url, `"next_page_uri" is ${describeType(cursor)}, not a string or null`);
+  }
+
+  const counter = { invalidFields: 0 };
+  const sessions = (items ?? []).map((item: unknown, index: number) => parseSession(item, index, url, counter));
+  return { sessions, nextPageUri: cursor === undefined || cursor === '' ? null : cursor, invalidFields: counter.invalidFields };
+}
+
+function parseSession(item: unknown, index: number, url: string, counter: { invalidFields: number }): ParsedSession {
+  if (!isRecord(item)) {
+    throw invalidPage(url, `session ${index} is ${describeType(item)}, not an object`);
+  }
+  const id = item.id;
+  if (typeof id !== 'string' || id === '') {
+    throw invalidPage(url, `session ${index} has no string "id"`);
+  }
+
+  const read = (value: unknown): string | undefined => optionalString(value, counter);
+  const browserSession = optionalRecord(item.browser_session, counter);
+  const userAgent = optionalRecord(browserSession?.user_agent, counter);
+  const location = optionalRecord(browserSession?.location, counter);
+
+  return {
+    id,
+    expiresAtMs: optionalTimestamp(item.expires_at, counter),
+    lastActiveMs: optionalTimestamp(item.last_active, counter),
+    userId: read(optionalRecord(item.application_user, counter)?.id),
+    country: read(location?.country_code),
+    deviceType: read(userAgent?.device_type),
+    browser: read(userAgent?.browser_name),
+    os: read(userAgent?.os_name),
+    routeId: read(optionalRecord(item.route, counter)?.id),
+    endpointId: read(optionalRecord(item.endpoint, counter)?.id),
+    publicUrl: read(item.public_url),
+  };
+}
+
+function optionalRecord(value: unknown, counter: { invalidFields: number }): Record<string, unknown> | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (isRecord(value)) return value;
+  counter.invalidFields++;
+  return undefined;
+}
+
+function optionalString(value: unknown, counter: { invalidFields: number }): string | undefined {
+  if (value === undefined || value === null || value === '') return undefined;
+  if (typeof value === 'string') return value;
+  counter.invalidFields++;
+  return undefined;
+}
+
+/**
+ * RFC 3339 date-time as the API writes it (`2025-11-18T09:42:17Z`, optional
+ * fraction and offset). Anything looser is rejected rather than guessed at.
+ */
+const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/;
+
+/** Year 1 is Go's zero time, which an API written in Go sends for "not set". */
+const ZERO_TIME_MS = Date.parse('0001-01-01T00:00:00Z');
+
+function optionalTimestamp(value: unknown, counter: { invalidFields: number }): number | undefined {
+  if (value === undefined || value === null || value === '') return undefined;
+  if (typeof value !== 'string' || !RFC3339.test(value)) {
+    counter.invalidFields++;
+    return undefined;
+  }
+  const ms = Date.parse(value);
+  if (Number.isNaN(ms)) {
+    counter.invalidFields++;
+    return undefined;
+  }
+  return ms === ZERO_TIME_MS ? undefined : ms;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function describeType(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return `a ${typeof value}`;
+}
+
+function invalidPage(url: string, problem: string): ApiError {
+  return new ApiError(
+    'INVALID_PAGE',
+    `GET ${url} returned a page that cannot be parsed: ${problem}. Check that --ngrok.api-url points at the ngrok API.`,
+    { reason: 'invalid_response', url },
+  );
+}
