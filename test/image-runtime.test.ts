@@ -8,12 +8,14 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { cp, mkdir, mkdtemp, readdir, readFile, rm, symlink } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import https from 'node:https';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 
+import bcrypt from 'bcryptjs';
 import { DockerfileParser, type Instruction } from 'dockerfile-ast';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -221,11 +223,18 @@ describe('image runtime stage', () => {
     expect(stdout).toContain(manifest.version);
   });
 
-  it('runs the demo entry point', async () => {
+  interface StartedExporter {
+    port: number;
+    exited: Promise<number | null>;
+    output: () => string;
+  }
+
+  /** Starts the image command in demo mode on a free port of 127.0.0.1. */
+  async function startDemo(extraArgs: string[] = []): Promise<StartedExporter> {
     const [node, ...args] = imageCommand();
     const port = await freePort();
     let output = '';
-    exporter = spawn(node as string, [...args, '--demo', `--web.listen-address=127.0.0.1:${port}`], {
+    exporter = spawn(node as string, [...args, '--demo', `--web.listen-address=127.0.0.1:${port}`, ...extraArgs], {
       cwd: runtimeFolder,
       env: runtimeEnvironment(runtimeStage),
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -233,22 +242,70 @@ describe('image runtime stage', () => {
     exporter.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
     exporter.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
     const exited = new Promise<number | null>((resolve) => exporter?.on('exit', (code) => resolve(code)));
+    return { port, exited, output: () => output };
+  }
 
+  /** Polls up to 60 times, half a second apart, until the session gauges appear, because the first demo refresh takes a moment. */
+  async function scrapeUntilSessions(scrape: () => Promise<string>): Promise<string> {
     let metrics = '';
-    // Polls up to 60 times, half a second apart, because the first refresh of the demo account takes a moment.
-    for (let attempt = 0; attempt < 60 && !metrics.includes('ngrok_app_sessions_active{') && exporter.exitCode === null; attempt += 1) {
+    for (let attempt = 0; attempt < 60 && !metrics.includes('ngrok_app_sessions_active{') && exporter?.exitCode === null; attempt += 1) {
       await new Promise((resolve) => setTimeout(resolve, 500));
-      metrics = await fetch(`http://127.0.0.1:${port}/metrics`).then((response) => response.text(), () => '');
+      metrics = await scrape().catch(() => '');
     }
-    expect(metrics, output).toContain('ngrok_app_sessions_active{');
+    return metrics;
+  }
+
+  it('runs the demo entry point', async () => {
+    const started = await startDemo();
+
+    const metrics = await scrapeUntilSessions(() => fetch(`http://127.0.0.1:${started.port}/metrics`).then((response) => response.text()));
+    expect(metrics, started.output()).toContain('ngrok_app_sessions_active{');
     expect(metrics).toMatch(/^ngrok_up 1$/m);
 
     const healthcheck = all(runtimeStage, 'HEALTHCHECK').at(-1) as Instruction;
-    const [checkBinary, ...checkArgs] = execFormOf(healthcheck).map((part) => part.replace(':10119/', `:${port}/`));
+    const [checkBinary, ...checkArgs] = execFormOf(healthcheck).map((part) => part.replace(':10119/', `:${started.port}/`));
     expect(checkBinary).toBe('node');
     await expect(run(process.execPath, checkArgs, { cwd: runtimeFolder, env: runtimeEnvironment(runtimeStage) })).resolves.toBeDefined();
 
-    exporter.kill('SIGTERM');
-    expect(await exited, output).toBe(0);
+    exporter?.kill('SIGTERM');
+    expect(await started.exited, started.output()).toBe(0);
+  }, 60_000);
+
+  it('serves TLS with basic auth', async () => {
+    // A separate folder, as a mounted ConfigMap or Secret would be.
+    const configFolder = path.join(workspace, 'web-config');
+    await mkdir(configFolder);
+    await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-subj', '/CN=127.0.0.1',
+      '-addext', 'subjectAltName=IP:127.0.0.1', '-days', '1', '-keyout', 'tls.key', '-out', 'tls.crt'], { cwd: configFolder });
+    await writeFile(path.join(configFolder, 'web.yml'), [
+      'tls_server_config:',
+      '  cert_file: tls.crt',
+      '  key_file: tls.key',
+      'basic_auth_users:',
+      `  prometheus: ${bcrypt.hashSync('scrape-password', 4)}`,
+    ].join('\n'));
+    const ca = await readFile(path.join(configFolder, 'tls.crt'));
+    const started = await startDemo([`--web.config.file=${path.join(configFolder, 'web.yml')}`]);
+
+    const get = (auth?: string): Promise<{ status: number; body: string }> =>
+      new Promise((resolve, reject) => {
+        https
+          .get({ host: '127.0.0.1', port: started.port, path: '/metrics', ca, agent: false, ...(auth === undefined ? {} : { auth }) }, (response) => {
+            let body = '';
+            response.setEncoding('utf8');
+            response.on('data', (chunk: string) => (body += chunk));
+            response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
+          })
+          .on('error', reject);
+      });
+
+    const metrics = await scrapeUntilSessions(async () => (await get('prometheus:scrape-password')).body);
+    expect(metrics, started.output()).toContain('ngrok_app_sessions_active{');
+    expect((await get()).status).toBe(401);
+    expect((await get('prometheus:wrong')).status).toBe(401);
+    expect(started.output()).not.toContain('scrape-password');
+
+    exporter?.kill('SIGTERM');
+    expect(await started.exited, started.output()).toBe(0);
   }, 60_000);
 });
