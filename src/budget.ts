@@ -3,6 +3,9 @@
  * rolling minute, so the budget keeps the start times of the requests inside
  * the current window (a sliding log) instead of refilling tokens: no
  * 60-second span, wherever it starts, ever holds more than `limit` requests.
+ * A request leaves the window only after 1/50 of the window more (1.2 s of a
+ * minute), so differing network delays between two requests cannot make the
+ * server count them inside one window.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -19,6 +22,8 @@ export interface RequestBudgetOptions {
 export class RequestBudget {
   readonly limit: number;
   readonly windowMs: number;
+  /** Window length plus the margin for network delay. */
+  readonly #effectiveWindowMs: number;
   readonly #now: () => number;
   /** Start times of the requests inside the window, oldest first. */
   readonly #starts: number[] = [];
@@ -29,6 +34,7 @@ export class RequestBudget {
     if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`budget limit must be a positive integer, got ${limit}`);
     this.limit = limit;
     this.windowMs = windowMs;
+    this.#effectiveWindowMs = windowMs + windowMs / 50;
     this.#now = now;
   }
 
@@ -43,7 +49,7 @@ export class RequestBudget {
     const now = this.#now();
     this.#expire(now);
     if (this.#starts.length < this.limit) return 0;
-    return (this.#starts[0] as number) + this.windowMs - now;
+    return (this.#starts[0] as number) + this.#effectiveWindowMs - now;
   }
 
   /**
@@ -68,6 +74,6 @@ export class RequestBudget {
   }
 
   #expire(now: number): void {
-    while (this.#starts.length > 0 && (this.#starts[0] as number) <= now - this.windowMs) this.#starts.shift();
+    while (this.#starts.length > 0 && (this.#starts[0] as number) <= now - this.#effectiveWindowMs) this.#starts.shift();
   }
 }
