@@ -1,16 +1,11 @@
 /**
  * Simulator of the ngrok Application Sessions API (`GET /app/sessions`) with a synthetic
- * account, for demo mode, tests and the benchmark. It uses only Node built-ins.
+ * account, for demo mode, tests and the benchmark. Apart from the error classes of
+ * src/errors.ts it uses only Node built-ins.
  */
-export { startSimulator } from './server.js';
-export type {
-  ChurnOptions,
-  RequestRecord,
-  Simulator,
-  SimulatorAccount,
-  SimulatorOptions,
-  SimulatorStats,
-} from './server.js';
+export { startSimulator } from './simulator.js';
+export type { ChurnOptions, Simulator, SimulatorAccount, SimulatorOptions } from './simulator.js';
+export type { RequestRecord, SimulatorStats } from './stats.js';
 export { generateSessions, formatTime, API_ORIGIN, DEFAULT_EXPIRED_RETENTION_MS, DEFAULT_SEED } from './generate.js';
 export type { GenerateOptions } from './generate.js';
 export { isActiveAt } from './account.js';

@@ -7,19 +7,10 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-import { ExporterError } from '../errors.js';
-import { Account, expireShareSoon, isActiveAt, type ChurnPlan } from './account.js';
-import {
-  FaultQueue,
-  pageFaultReply,
-  respondFaultReply,
-  type Fault,
-  type FaultRequest,
-} from './faults.js';
-import { DEFAULT_EXPIRED_RETENTION_MS, DEFAULT_SEED, SessionFactory, generateSessions } from './generate.js';
+import type { Account } from './account.js';
+import { FaultQueue, pageFaultReply, respondFaultReply, type FaultRequest } from './faults.js';
 import { createOperationId } from './ids.js';
-import { Random } from './random.js';
-import { RollingWindowLimit } from './rate-limit.js';
+import type { RollingWindowLimit } from './rate-limit.js';
 import {
   SUPPORTED_API_VERSION,
   internalError,
@@ -35,165 +26,13 @@ import {
   unsupportedApiVersion,
   type Reply,
 } from './responses.js';
-import type { AppSession, SessionPage } from './types.js';
+import { StatsRecorder } from './stats.js';
+import type { SessionPage } from './types.js';
 
 const SESSIONS_PATH = '/app/sessions';
 const MAX_PAGE_SIZE = 100;
-const HOUR_MS = 3_600_000;
-/** Number of recent requests kept in `requestTimesMs` and `requestLog`, so a long demo run stays bounded. */
-const MAX_RECORDED_REQUESTS = 10_000;
 /** ngrok API keys have the form FIRSTPART_SECONDPART (ngrok error reference, ERR_NGROK_207). */
 const WELL_FORMED_API_KEY = /^[0-9A-Za-z]+_[0-9A-Za-z]+$/;
-
-/** Churn settings: sessions expire, long-expired ones are purged and new ones arrive as the clock advances. */
-export interface ChurnOptions {
-  /** Share of the active synthetic sessions whose expiry moves into the first hour (default 0.2). */
-  expireShare?: number;
-  /** New sessions per minute (default: the expiring share spread over an hour, at least 1). */
-  arrivalsPerMinute?: number;
-  /** Time an expired session stays listed before it disappears, in ms (default 2 h). */
-  expiredRetentionMs?: number;
-}
-
-/** Options of {@link startSimulator}. */
-export interface SimulatorOptions {
-  /** Loopback address to listen on: 127.0.0.1 (default), ::1 or localhost. */
-  host?: string;
-  /** TCP port (default 0: any free port). */
-  port?: number;
-  /** The API key that the server accepts as `Authorization: Bearer <key>`. */
-  apiKey: string;
-  /** Explicit account contents, copied as JSON. Without it the account is synthetic. */
-  sessions?: readonly AppSession[];
-  /** Number of synthetic sessions (default 250). */
-  syntheticSessions?: number;
-  /** Seed of the synthetic account and the churn schedule (default 1). */
-  seed?: number;
-  /** Clock in ms (default `Date.now`), so tests control time. */
-  now?: () => number;
-  /** Requests admitted per rolling window (default 120), or null to switch the limit off. */
-  requestsPerMinute?: number | null;
-  /** Length of the rate-limit window in ms (default 60,000). */
-  rateLimitWindowMs?: number;
-  /** Fixed delay before each response, in ms (default 0). */
-  latencyMs?: number;
-  /** Sessions expire and arrive as `now` advances (default false). */
-  churn?: boolean | ChurnOptions;
-  /**
-   * Sets `next_page_uri` on a full last page too, so that a walk ends with an empty page
-   * (default false). The ngrok Go client stops on empty pages, which suggests ngrok does this.
-   */
-  trailingEmptyPage?: boolean;
-}
-
-/** One request as the simulator recorded it. */
-export interface RequestRecord {
-  /** Clock reading at arrival, in ms. */
-  atMs: number;
-  method: string;
-  /** Path and query as received. */
-  url: string;
-  /** Response status, `destroyed` when the connection was destroyed, undefined while in progress. */
-  status?: number | 'destroyed';
-  userAgent?: string;
-}
-
-/** Request counters. `requestTimesMs` and `requestLog` keep the latest 10,000 requests. */
-export interface SimulatorStats {
-  /** Number of requests that reached the server. */
-  readonly requests: number;
-  /** Clock reading at the arrival of each request, in ms. */
-  readonly requestTimesMs: readonly number[];
-  /** Responses by status (`"200"`, `"429"` ...) plus `"destroyed"` for destroyed connections. */
-  readonly byStatus: Readonly<Record<string, number>>;
-  /** Highest number of requests in progress at the same time. */
-  readonly maxInFlight: number;
-  readonly requestLog: readonly RequestRecord[];
-  /** Clears every counter. The rate-limit window is separate (see `resetRateLimit`). */
-  reset(): void;
-}
-
-/** Contents of the simulated account. Sessions go in and come out as JSON copies. */
-export interface SimulatorAccount {
-  /** Returns a copy of every listed session, newest first. */
-  sessions(): AppSession[];
-  /** Counts listed sessions whose `expires_at` is later than `atMs` (default: now) or absent, null or invalid. */
-  activeCount(atMs?: number): number;
-  /** Counts listed sessions whose `expires_at` is at or before `atMs` (default: now). */
-  expiredCount(atMs?: number): number;
-  /** Counts distinct `application_user` ids with a session active at `atMs` (default: now). */
-  activeUserCount(atMs?: number): number;
-  /** Number of listed sessions. */
-  listedCount(): number;
-  /** Replaces every session. */
-  set(sessions: readonly AppSession[]): void;
-  /** Adds sessions at the positions their ids sort to. */
-  add(...sessions: AppSession[]): void;
-  /** Removes a session and reports whether it was listed. */
-  remove(id: string): boolean;
-}
-
-/** A running simulator. */
-export interface Simulator {
-  /** Origin such as `http://127.0.0.1:40123`, without a trailing slash. */
-  readonly url: string;
-  readonly account: SimulatorAccount;
-  readonly stats: SimulatorStats;
-  /** Queues a one-shot fault for the next matching request(s). */
-  injectFault(fault: Fault): void;
-  /** Drops every queued fault. */
-  clearFaults(): void;
-  /** Number of requests the queued faults still apply to. */
-  readonly pendingFaults: number;
-  /** Changes the fixed delay before each response, in ms. */
-  setLatency(ms: number): void;
-  /** Empties the rate-limit window. */
-  resetRateLimit(): void;
-  /** Stops the server, drops open connections and pending delayed responses. */
-  close(): Promise<void>;
-}
-
-function invalidOption(message: string): ExporterError {
-  return new ExporterError('INVALID_SIMULATOR_OPTION', message);
-}
-
-function requireNumber(name: string, value: number, min: number, max = Infinity, integer = false): number {
-  const valid = Number.isFinite(value) && value >= min && value <= max && (!integer || Number.isInteger(value));
-  if (!valid) {
-    const bound = max === Infinity ? `at least ${min}` : `between ${min} and ${max}`;
-    throw invalidOption(`simulator option ${name} must be ${integer ? 'an integer' : 'a number'} ${bound}, got ${value}`);
-  }
-  return value;
-}
-
-function resolveHost(host: string | undefined): string {
-  const resolved = host === undefined || host === 'localhost' ? '127.0.0.1' : host;
-  if (resolved !== '127.0.0.1' && resolved !== '::1') {
-    throw invalidOption(`simulator option host must be a loopback address (127.0.0.1, ::1 or localhost), got ${host}`);
-  }
-  return resolved;
-}
-
-interface ResolvedChurn {
-  expireShare: number;
-  arrivalsPerMinute: number | undefined;
-  expiredRetentionMs: number;
-}
-
-function resolveChurn(churn: SimulatorOptions['churn']): ResolvedChurn | null {
-  if (churn === undefined || churn === false) {
-    return null;
-  }
-  const options = churn === true ? {} : churn;
-  if (options.arrivalsPerMinute !== undefined) {
-    requireNumber('churn.arrivalsPerMinute', options.arrivalsPerMinute, 0);
-  }
-  return {
-    expireShare: requireNumber('churn.expireShare', options.expireShare ?? 0.2, 0, 1),
-    arrivalsPerMinute: options.arrivalsPerMinute,
-    expiredRetentionMs: requireNumber('churn.expiredRetentionMs', options.expiredRetentionMs ?? DEFAULT_EXPIRED_RETENTION_MS, 0),
-  };
-}
 
 /** Compares two secrets in constant time, whatever their lengths. */
 function secretsEqual(a: string, b: string): boolean {
@@ -214,50 +53,13 @@ function parsePageSize(raw: string | null): { pageSize: number } | { invalid: st
   return pageSize >= 1 && pageSize <= MAX_PAGE_SIZE ? { pageSize } : { invalid: raw, isNumber: true };
 }
 
-class StatsRecorder implements SimulatorStats {
-  requests = 0;
-  requestTimesMs: number[] = [];
-  byStatus: Record<string, number> = {};
-  maxInFlight = 0;
-  requestLog: RequestRecord[] = [];
-  inFlight = 0;
-
-  recordArrival(atMs: number, request: IncomingMessage): RequestRecord {
-    const record: RequestRecord = { atMs, method: request.method ?? '', url: request.url ?? '' };
-    if (typeof request.headers['user-agent'] === 'string') {
-      record.userAgent = request.headers['user-agent'];
-    }
-    this.requests += 1;
-    this.requestTimesMs.push(atMs);
-    this.requestLog.push(record);
-    if (this.requestLog.length > 2 * MAX_RECORDED_REQUESTS) {
-      this.requestTimesMs = this.requestTimesMs.slice(-MAX_RECORDED_REQUESTS);
-      this.requestLog = this.requestLog.slice(-MAX_RECORDED_REQUESTS);
-    }
-    return record;
-  }
-
-  recordStatus(record: RequestRecord, status: number | 'destroyed'): void {
-    record.status = status;
-    const key = String(status);
-    this.byStatus[key] = (this.byStatus[key] ?? 0) + 1;
-  }
-
-  reset(): void {
-    this.requests = 0;
-    this.requestTimesMs = [];
-    this.byStatus = {};
-    this.maxInFlight = this.inFlight;
-    this.requestLog = [];
-  }
-}
-
 interface PendingDelay {
   timer: NodeJS.Timeout;
   resolve: () => void;
 }
 
-interface ServerSettings {
+/** Settings of one simulator server. */
+export interface ServerSettings {
   apiKey: string;
   clock: () => number;
   rateLimit: RollingWindowLimit | null;
@@ -266,7 +68,7 @@ interface ServerSettings {
 }
 
 /** The request handling of one simulator instance. */
-class SimulatorServer {
+export class SimulatorServer {
   readonly server: Server;
   readonly stats = new StatsRecorder();
   readonly faults = new FaultQueue();
@@ -474,95 +276,4 @@ class SimulatorServer {
       this.delays.add(delay);
     });
   }
-}
-
-/** Builds the account: the given sessions, or a synthetic one, with the churn schedule if enabled. */
-function createAccount(options: SimulatorOptions, clock: () => number): Account {
-  const nowMs = clock();
-  const seed = options.seed ?? DEFAULT_SEED;
-  const churn = resolveChurn(options.churn);
-  const expiredRetentionMs = churn?.expiredRetentionMs ?? DEFAULT_EXPIRED_RETENTION_MS;
-
-  let sessions: AppSession[];
-  if (options.sessions !== undefined) {
-    sessions = [...options.sessions];
-  } else {
-    const count = requireNumber('syntheticSessions', options.syntheticSessions ?? 250, 0, 10_000_000, true);
-    sessions = generateSessions(count, { seed, nowMs, expiredRetentionMs });
-    if (churn !== null) {
-      expireShareSoon(sessions, churn.expireShare, nowMs, HOUR_MS, new Random(seed).fork(2));
-    }
-  }
-  if (churn === null) {
-    return new Account(sessions, null);
-  }
-
-  const activeCount = sessions.filter((session) => isActiveAt(session, nowMs)).length;
-  const arrivalsPerMinute = churn.arrivalsPerMinute ?? Math.max(1, (activeCount * churn.expireShare) / 60);
-  const factory = new SessionFactory(seed, sessions.length, nowMs);
-  const plan: ChurnPlan = {
-    factory,
-    random: factory.stream(3),
-    startMs: nowMs,
-    arrivalIntervalMs: arrivalsPerMinute > 0 ? 60_000 / arrivalsPerMinute : Infinity,
-    expiredRetentionMs,
-  };
-  return new Account(sessions, plan);
-}
-
-/**
- * Starts a simulator of the ngrok Application Sessions API on a loopback port.
- * Throws ExporterError `INVALID_SIMULATOR_OPTION` for an invalid option.
- */
-export async function startSimulator(options: SimulatorOptions): Promise<Simulator> {
-  if (typeof options.apiKey !== 'string' || options.apiKey === '') {
-    throw invalidOption('simulator option apiKey must be a non-empty string');
-  }
-  const host = resolveHost(options.host);
-  const port = requireNumber('port', options.port ?? 0, 0, 65_535, true);
-  const windowMs = requireNumber('rateLimitWindowMs', options.rateLimitWindowMs ?? 60_000, 1);
-  const requestsPerMinute = options.requestsPerMinute === undefined ? 120 : options.requestsPerMinute;
-  if (requestsPerMinute !== null) {
-    requireNumber('requestsPerMinute', requestsPerMinute, 1, Infinity, true);
-  }
-  const clock = options.now ?? Date.now;
-
-  const account = createAccount(options, clock);
-  const server = new SimulatorServer(account, {
-    apiKey: options.apiKey,
-    clock,
-    rateLimit: requestsPerMinute === null ? null : new RollingWindowLimit(requestsPerMinute, windowMs),
-    latencyMs: requireNumber('latencyMs', options.latencyMs ?? 0, 0),
-    trailingEmptyPage: options.trailingEmptyPage ?? false,
-  });
-  await server.listen(host, port);
-
-  const currentAccount = (): Account => {
-    account.advanceTo(clock());
-    return account;
-  };
-  return {
-    url: server.origin,
-    account: {
-      sessions: () => currentAccount().list(),
-      activeCount: (atMs) => currentAccount().countActive(atMs ?? clock()),
-      expiredCount: (atMs) => currentAccount().countExpired(atMs ?? clock()),
-      activeUserCount: (atMs) => currentAccount().countActiveUsers(atMs ?? clock()),
-      listedCount: () => currentAccount().size,
-      set: (sessions) => account.replace(sessions),
-      add: (...sessions) => account.add(sessions),
-      remove: (id) => account.remove(id),
-    },
-    stats: server.stats,
-    injectFault: (fault) => server.faults.push(fault),
-    clearFaults: () => server.faults.clear(),
-    get pendingFaults() {
-      return server.faults.pending;
-    },
-    setLatency: (ms) => {
-      server.latencyMs = requireNumber('latencyMs', ms, 0);
-    },
-    resetRateLimit: () => server.resetRateLimit(),
-    close: () => server.close(),
-  };
 }
