@@ -2,7 +2,7 @@
  * Assembles one exporter instance from a validated Config: the API client,
  * the request budget, the refresher, the self-metrics and the HTTP server.
  */
-import type { Server } from 'node:http';
+import type { Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 import { RequestBudget } from './budget.js';
@@ -47,6 +47,7 @@ export async function startExporter(config: Config, options: ExporterOptions): P
   }
 
   const webConfig = config.webConfigFile === undefined ? undefined : await loadWebConfig(config.webConfigFile);
+  for (const warning of webConfig?.warnings ?? []) logger.warn({ web_config_file: config.webConfigFile }, warning);
   const budget = new RequestBudget({ limit: config.requestsPerMinute, windowMs: options.budgetWindowMs, now });
   const client = new ApiClient({ apiKey: config.apiKey, userAgent: USER_AGENT, timeoutMs: config.requestTimeoutMs, maxBodyBytes: config.maxBodyBytes });
 
@@ -95,6 +96,14 @@ export async function startExporter(config: Config, options: ExporterOptions): P
     authenticate: webConfig === undefined ? undefined : basicAuth(webConfig),
   });
   const server = createHttpServer(app, webConfig);
+  let closing = false;
+  server.on('request', (_request, response: ServerResponse) => {
+    // Keep-alive connections would hold close() open until they time out.
+    if (closing) response.setHeader('connection', 'close');
+    response.once('finish', () => {
+      if (closing) server.closeIdleConnections();
+    });
+  });
   await listen(server, config);
 
   const address = server.address() as AddressInfo;
@@ -113,6 +122,7 @@ export async function startExporter(config: Config, options: ExporterOptions): P
     metrics,
     budget,
     close: async () => {
+      closing = true;
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       await activeRefresher.close();

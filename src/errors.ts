@@ -71,8 +71,8 @@ export class ApiError extends ExporterError {
     this.retryAfterSeconds = details.retryAfterSeconds;
   }
 
-  /** Reports whether a later attempt at the same request can succeed. */
+  /** Reports whether a later attempt at the same request can succeed; a cancelled request is not retried. */
   get retryable(): boolean {
-    return ['rate_limited', 'server_error', 'timeout', 'network'].includes(this.reason);
+    return this.code !== 'ABORTED' && ['rate_limited', 'server_error', 'timeout', 'network'].includes(this.reason);
   }
 }

@@ -58,7 +58,7 @@ export class ApiClient {
         signal: combined,
       });
     } catch (error) {
-      throw this.#transportError(error, target, deadline, 'sending the request');
+      throw this.#transportError(error, target, deadline, signal, 'sending the request');
     }
 
     const operationId = response.headers.get('ngrok-operation-id') ?? undefined;
@@ -67,7 +67,7 @@ export class ApiClient {
       text = await readBodyText(response, this.#options.maxBodyBytes);
     } catch (error) {
       if (error instanceof ApiError) throw error;
-      throw this.#transportError(error, target, deadline, 'reading the response body');
+      throw this.#transportError(error, target, deadline, signal, 'reading the response body');
     }
 
     if (response.status < 200 || response.status > 299) {
@@ -86,7 +86,10 @@ export class ApiClient {
     }
   }
 
-  #transportError(error: unknown, target: string, deadline: AbortSignal, step: string): ApiError {
+  #transportError(error: unknown, target: string, deadline: AbortSignal, signal: AbortSignal | undefined, step: string): ApiError {
+    if (signal?.aborted === true) {
+      return new ApiError('ABORTED', `GET ${target} was cancelled because the exporter is shutting down.`, { reason: 'network', url: target }, { cause: error });
+    }
     if (deadline.aborted) {
       return new ApiError(
         'TIMEOUT',
@@ -94,9 +97,6 @@ export class ApiClient {
         { reason: 'timeout', url: target },
         { cause: error },
       );
-    }
-    if (error instanceof Error && error.name === 'AbortError') {
-      return new ApiError('ABORTED', `GET ${target} was cancelled because the exporter is shutting down.`, { reason: 'network', url: target }, { cause: error });
     }
     const cause = error instanceof Error && error.cause instanceof Error ? error.cause : error;
     const detail = cause instanceof Error ? `${(cause as NodeJS.ErrnoException).code ?? cause.name}: ${cause.message}` : String(cause);

@@ -40,7 +40,20 @@ export function createApp(options: AppOptions): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+
+  // Basic auth covers every endpoint, probes included, as in the Prometheus
+  // exporter-toolkit; probes then need an Authorization header.
   if (options.authenticate !== undefined) app.use(options.authenticate);
+
+  app.get('/-/healthy', (_request: Request, response: Response) => {
+    response.type('text/plain').send('Healthy\n');
+  });
+
+  // Ready as soon as it listens: a pod that failed to reach the API must stay
+  // scrapeable, or ngrok_up = 0 would never reach Prometheus.
+  app.get('/-/ready', (_request: Request, response: Response) => {
+    response.type('text/plain').send('Ready\n');
+  });
 
   app.get(config.telemetryPath, async (request: Request, response: Response) => {
     await refresher.waitForScrape(scrapeWaitMs(request.get(SCRAPE_TIMEOUT_HEADER), config));
@@ -56,16 +69,6 @@ export function createApp(options: AppOptions): express.Express {
   app.get('/', (_request: Request, response: Response) => {
     response.set('content-type', 'text/html; charset=utf-8');
     response.send(renderLandingPage({ version: options.version, telemetryPath: config.telemetryPath, state: refresher.state(), now: Date.now() }));
-  });
-
-  app.get('/-/healthy', (_request: Request, response: Response) => {
-    response.type('text/plain').send('Healthy\n');
-  });
-
-  // Ready as soon as it listens: a pod that failed to reach the API must stay
-  // scrapeable, or ngrok_up = 0 would never reach Prometheus.
-  app.get('/-/ready', (_request: Request, response: Response) => {
-    response.type('text/plain').send('Ready\n');
   });
 
   app.use((_request: Request, response: Response) => {
