@@ -2,7 +2,7 @@
  * The exporter's share of the ngrok API rate limit. ngrok counts requests per
  * rolling minute, so the budget keeps the start times of the requests inside
  * the current window (a sliding log) instead of refilling tokens: no
- * 60-second span, wherever it starts, ever holds more than `limit` requests.
+ * 60-second span, wherever it starts, ever contains more than `limit` requests.
  * A request leaves the window only after 1/50 of the window more (1.2 s of a
  * minute), so differing network delays between two requests cannot make the
  * server count them inside one window.

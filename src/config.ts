@@ -100,11 +100,11 @@ const FLAGS: readonly FlagSpec[] = [
   { name: 'ngrok.max-pages', placeholder: 'N', defaultValue: '1000', help: 'Pages of 100 sessions one refresh may walk; a longer walk fails the refresh.' },
   { name: 'ngrok.max-retries', placeholder: 'N', defaultValue: '4', help: 'Retries of one page after a network error, timeout, 429 or 5xx.' },
   { name: 'ngrok.retry-min-delay', placeholder: 'DURATION', defaultValue: '1s', help: 'First backoff delay between retries when the API sends no Retry-After.' },
-  { name: 'ngrok.retry-max-delay', placeholder: 'DURATION', defaultValue: '60s', help: 'Longest backoff delay between retries.' },
+  { name: 'ngrok.retry-max-delay', placeholder: 'DURATION', defaultValue: '60s', help: 'Maximum backoff delay between retries.' },
   { name: 'ngrok.max-body-bytes', placeholder: 'BYTES', defaultValue: '4194304', help: 'Largest response body read from the API; a larger one fails the refresh.' },
   { name: 'refresh.interval', placeholder: 'DURATION', defaultValue: '60s', help: 'Age at which a scrape starts a new walk of all sessions; failed walks wait at least this long too.' },
   { name: 'refresh.max-staleness', placeholder: 'DURATION', defaultValue: '15m', help: 'Age after which the cached session gauges are no longer served.' },
-  { name: 'refresh.max-wait', placeholder: 'DURATION', defaultValue: '10s', help: 'Longest a scrape waits for a refresh when Prometheus sends no X-Prometheus-Scrape-Timeout-Seconds header.' },
+  { name: 'refresh.max-wait', placeholder: 'DURATION', defaultValue: '10s', help: 'Maximum time a scrape waits for a refresh when Prometheus sends no X-Prometheus-Scrape-Timeout-Seconds header.' },
   { name: 'refresh.timeout-offset', placeholder: 'DURATION', defaultValue: '500ms', help: 'Margin subtracted from the scrape timeout that Prometheus sends.' },
   { name: 'sessions.labels', placeholder: 'LIST', defaultValue: DEFAULT_LABELS.join(','), help: `Comma-separated labels of the session gauges, from: ${LABEL_NAMES.join(', ')}.` },
   { name: 'sessions.recent-window', placeholder: 'DURATION', defaultValue: '5m', help: 'A session is recently active when its last_active is within this window.' },
@@ -181,7 +181,7 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
   return buildConfig(readRawValues(argv, env), env);
 }
 
-/** Each setting given, by flag name, with flags over environment variables; booleans map to 'true'. */
+/** Collects each setting given, by flag name, with flags over environment variables; booleans map to 'true'. */
 function readRawValues(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): Map<string, RawValue> {
   const options: Record<string, { type: 'string' | 'boolean' }> = {};
   for (const flag of FLAGS) options[flag.name] = { type: BOOLEAN_FLAGS.has(flag.name) ? 'boolean' : 'string' };

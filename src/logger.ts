@@ -13,7 +13,7 @@ export type { Logger } from 'pino';
 export interface LoggerOptions {
   level: LogLevel;
   secret?: Secret;
-  /** Where lines go; standard output by default. Tests pass a stream to read them. */
+  /** Destination of the lines; standard output by default. Tests pass a stream to read them. */
   destination?: DestinationStream;
 }
 

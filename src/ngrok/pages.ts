@@ -151,7 +151,7 @@ async function fetchPageWithRetries(url: URL, pageNumber: number, options: WalkO
   );
 }
 
-/** A Retry-After longer than the longest retry delay ends the walk; the next refresh waits it out instead. */
+/** Reports whether a Retry-After exceeds the maximum retry delay; such an error ends the walk, and the next refresh waits it out. */
 function exceedsMaxDelay(error: ApiError, options: WalkOptions): boolean {
   return error.retryAfterSeconds !== undefined && error.retryAfterSeconds * 1000 > options.retryMaxDelayMs;
 }
