@@ -25,7 +25,7 @@ export class ConfigError extends ExporterError {
   }
 }
 
-/** Why a refresh failed, as exported in the `reason` label of the failure counter. */
+/** Cause of a failed refresh, as exported in the `reason` label of the failure counter. */
 export type FailureReason =
   | 'auth'
   | 'client_error'
@@ -52,7 +52,7 @@ export interface ApiErrorDetails {
   retryAfterSeconds?: number;
 }
 
-/** A request to the ngrok API failed, or its answer could not be used. */
+/** A request to the ngrok API failed, or its response could not be used. */
 export class ApiError extends ExporterError {
   readonly reason: FailureReason;
   readonly status?: number;

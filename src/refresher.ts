@@ -12,7 +12,7 @@ import type { Logger } from './logger.js';
 import type { SelfMetrics } from './metrics/self.js';
 import type { Snapshot } from './sessions/snapshot.js';
 
-/** Longest wait between attempts after repeated failures, unless the interval itself is longer. */
+/** Maximum wait between attempts after repeated failures, unless the interval itself is longer. */
 export const MAX_FAILURE_BACKOFF_MS = 10 * 60_000;
 
 /** Repeats of the same failure within this period are logged at debug level only. */
@@ -60,12 +60,12 @@ export class Refresher {
     options.metrics.effectiveInterval.set(this.#effectiveIntervalMs / 1000);
   }
 
-  /** The last complete snapshot, however old. */
+  /** Returns the last complete snapshot, however old. */
   current(): Snapshot | undefined {
     return this.#snapshot;
   }
 
-  /** The snapshot to serve, or undefined when none exists or it is older than the maximum staleness. */
+  /** Returns the snapshot to serve, or undefined when none exists or it is older than the maximum staleness. */
   servable(): Snapshot | undefined {
     const snapshot = this.#snapshot;
     if (snapshot === undefined || this.#now() - snapshot.completedAtMs > this.#options.maxStalenessMs) return undefined;
