@@ -6,7 +6,7 @@ import { ApiError } from '../src/errors.js';
 import { parsePage } from '../src/ngrok/parse.js';
 
 const URL_TEXT = 'https://api.ngrok.com/app/sessions?limit=100';
-const fixture = JSON.parse(readFileSync(new URL('../../shared/fixtures/app_sessions_page.json', import.meta.url), 'utf8')) as Record<string, unknown>;
+const fixture = JSON.parse(readFileSync(new URL('./fixtures/app_sessions_page.json', import.meta.url), 'utf8')) as Record<string, unknown>;
 
 function parseError(body: unknown): ApiError {
   try {
