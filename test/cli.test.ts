@@ -1,10 +1,10 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 
 import { startSimulator } from '../src/simulator/index.js';
 import { TEST_API_KEY, until } from './support/harness.js';
@@ -48,6 +48,7 @@ describe('command line', () => {
 
   it('checks a configuration without starting', () => {
     const folder = mkdtempSync(join(tmpdir(), 'cli-test-'));
+    onTestFinished(() => rmSync(folder, { recursive: true, force: true }));
     writeFileSync(join(folder, 'key'), TEST_API_KEY);
     const result = run(['--config.check', '--ngrok.api-key-file', join(folder, 'key')]);
     expect(result.status).toBe(0);

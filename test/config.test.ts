@@ -1,9 +1,9 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
 
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 
 import { ConfigError } from '../src/errors.js';
 import { describeConfig, envNameOf, formatDuration, helpText, parseCommandLine, parseConfig, parseDuration } from '../src/config.js';
@@ -44,6 +44,7 @@ describe('parseConfig', () => {
 
   it('reads the key from a file', () => {
     const folder = mkdtempSync(join(tmpdir(), 'config-test-'));
+    onTestFinished(() => rmSync(folder, { recursive: true, force: true }));
     const file = join(folder, 'key');
     writeFileSync(file, `${KEY}\n`);
     expect(parseConfig(['--ngrok.api-key-file', file], {}).apiKey?.reveal()).toBe(KEY);
