@@ -98,26 +98,52 @@ function optionalString(value: unknown, counter: { invalidFields: number }): str
 }
 
 /**
- * RFC 3339 date-time as the API writes it (`2025-11-18T09:42:17Z`, optional
- * fraction and offset). Anything looser is rejected rather than guessed at.
+ * RFC 3339 date-time (section 5.6): `2025-11-18T09:42:17Z`, with an optional
+ * fraction of any length and a `Z` or numeric offset. Anything looser is
+ * rejected rather than guessed at.
  */
-const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/;
+const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(?:[Zz]|([+-])(\d{2}):(\d{2}))$/;
 
 /** Year 1 is Go's zero time, which an API written in Go sends for "not set". */
 const ZERO_TIME_MS = Date.parse('0001-01-01T00:00:00Z');
 
 function optionalTimestamp(value: unknown, counter: { invalidFields: number }): number | undefined {
   if (value === undefined || value === null || value === '') return undefined;
-  if (typeof value !== 'string' || !RFC3339.test(value)) {
-    counter.invalidFields++;
-    return undefined;
-  }
-  const ms = Date.parse(value);
-  if (Number.isNaN(ms)) {
+  const ms = typeof value === 'string' ? parseRfc3339(value) : undefined;
+  if (ms === undefined) {
     counter.invalidFields++;
     return undefined;
   }
   return ms === ZERO_TIME_MS ? undefined : ms;
+}
+
+/**
+ * Parses an RFC 3339 date-time into milliseconds since the epoch, or returns
+ * undefined when it does not match or a field is out of range. Date.parse is
+ * not used because it rolls February 30 over into March and reads hour 24.
+ */
+export function parseRfc3339(text: string): number | undefined {
+  const match = RFC3339.exec(text);
+  if (match === null) return undefined;
+
+  const [year, month, day, hour, minute, second] = match.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+  const [sign, offsetHours, offsetMinutes] = [match[8], Number(match[9] ?? 0), Number(match[10] ?? 0)];
+  // Second 60 is a leap second (RFC 3339, section 5.7); it reads as the first second of the next minute.
+  if (month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month)) return undefined;
+  if (hour > 23 || minute > 59 || second > 60 || offsetHours > 23 || offsetMinutes > 59) return undefined;
+
+  const millis = Number(`${match[7] ?? ''}000`.slice(0, 3));
+  const date = new Date(0);
+  // setUTCFullYear, unlike Date.UTC, keeps years 0 to 99 as they are instead of adding 1900.
+  date.setUTCFullYear(year, month - 1, day);
+  date.setUTCHours(hour, minute, second, millis);
+  const offsetMs = (offsetHours * 60 + offsetMinutes) * 60_000 * (sign === '-' ? -1 : 1);
+  return date.getTime() - offsetMs;
+}
+
+function daysInMonth(year: number, month: number): number {
+  if (month === 2) return year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28;
+  return [4, 6, 9, 11].includes(month) ? 30 : 31;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
