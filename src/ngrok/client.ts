@@ -61,8 +61,14 @@ export class ApiClient {
     }
   }
 
+  /** Returns `text` without the API key in any form, for messages built from what the API sent. */
+  redact(text: string): string {
+    return redactSecret(text, this.#options.apiKey);
+  }
+
   async #send(url: URL, requestSignal: AbortSignal, deadlineExpired: () => boolean, signal: AbortSignal | undefined): Promise<ApiResponse> {
-    const target = url.href;
+    const target = this.redact(url.href);
+    const failed = (error: unknown, step: string): ApiError => this.#transportError(error, target, deadlineExpired(), signal, step);
 
     let response: Response;
     try {
@@ -78,16 +84,17 @@ export class ApiClient {
         signal: requestSignal,
       });
     } catch (error) {
-      throw this.#transportError(error, target, deadlineExpired(), signal, 'sending the request');
+      throw failed(error, 'sending the request');
     }
 
-    const operationId = response.headers.get('ngrok-operation-id') ?? undefined;
+    const operationIdHeader = response.headers.get('ngrok-operation-id');
+    const operationId = operationIdHeader === null ? undefined : this.#clip(operationIdHeader);
     let text: string;
     try {
-      text = await readBodyText(response, this.#options.maxBodyBytes);
+      text = await readBodyText(response, this.#options.maxBodyBytes, target);
     } catch (error) {
       if (error instanceof ApiError) throw error;
-      throw this.#transportError(error, target, deadlineExpired(), signal, 'reading the response body');
+      throw failed(error, 'reading the response body');
     }
 
     if (response.status < 200 || response.status > 299) {
@@ -96,12 +103,12 @@ export class ApiClient {
 
     try {
       return { body: JSON.parse(text) as unknown, status: response.status, operationId };
-    } catch (error) {
+    } catch {
+      // No cause: V8's SyntaxError quotes the body around the error, which may hold the key cut in two.
       throw new ApiError(
         'INVALID_RESPONSE',
-        `GET ${target} returned HTTP ${response.status} with a body that is not JSON (${describeBody(text, response)}); check that --ngrok.api-url points at the ngrok API.`,
+        `GET ${target} returned HTTP ${response.status} with a body that is not JSON (${this.#describeBody(text, response)}); check that --ngrok.api-url points at the ngrok API.`,
         { reason: 'invalid_response', status: response.status, operationId, url: target },
-        { cause: error },
       );
     }
   }
@@ -122,7 +129,7 @@ export class ApiClient {
     const detail = cause instanceof Error ? `${(cause as NodeJS.ErrnoException).code ?? cause.name}: ${cause.message}` : String(cause);
     return new ApiError(
       'NETWORK_ERROR',
-      `GET ${target} failed while ${step}: ${this.#redact(detail)}; check network access to the ngrok API.`,
+      `GET ${target} failed while ${step}: ${this.#clip(detail)}; check network access to the ngrok API.`,
       { reason: 'network', url: target },
       { cause: error },
     );
@@ -131,8 +138,8 @@ export class ApiClient {
   #statusError(response: Response, text: string, target: string, operationIdHeader: string | undefined): ApiError {
     const status = response.status;
     const errorBody = parseErrorBody(text);
-    const ngrokCode = errorBody?.errorCode;
-    const operationId = errorBody?.operationId ?? operationIdHeader;
+    const ngrokCode = errorBody?.errorCode === undefined ? undefined : this.#clip(errorBody.errorCode);
+    const operationId = errorBody?.operationId === undefined ? operationIdHeader : this.#clip(errorBody.operationId);
     const reason = reasonForStatus(status);
     const retryAfterSeconds = parseRetryAfter(response.headers.get('retry-after'));
 
@@ -140,24 +147,34 @@ export class ApiClient {
     if (ngrokCode !== undefined) parts.push(ngrokCode);
     if (operationId !== undefined) parts.push(`(operation ${operationId})`);
     let message = parts.join(' ');
-    const apiMessage = errorBody?.message ?? (errorBody === undefined ? describeBody(text, response) : undefined);
-    if (apiMessage !== undefined) message += `: ${this.#redact(apiMessage)}`;
+    if (errorBody?.message !== undefined) message += `: ${this.#clip(errorBody.message)}`;
+    else if (errorBody === undefined) message += `: ${this.#describeBody(text, response)}`;
     message += `. ${hintFor(status, ngrokCode)}`;
 
     return new ApiError(`HTTP_${status}`, message, { reason, status, ngrokCode, operationId, url: target, retryAfterSeconds });
   }
 
-  #redact(text: string): string {
-    return redactSecret(text, this.#options.apiKey);
+  /**
+   * Returns one line of at most 300 characters without the key. The key is
+   * removed before the cut, or a copy cut in two would no longer match.
+   */
+  #clip(text: string, maxLength = 300): string {
+    return oneLine(this.redact(text)).slice(0, maxLength);
+  }
+
+  #describeBody(text: string, response: Response): string {
+    const type = response.headers.get('content-type') ?? 'no content type';
+    if (text.trim() === '') return `empty body, ${type}`;
+    return `${this.#clip(type, 100)}, starts with ${JSON.stringify(this.#clip(text, 80))}`;
   }
 }
 
 /** Reads the body as UTF-8 text, failing once more than `maxBytes` arrive. */
-async function readBodyText(response: Response, maxBytes: number): Promise<string> {
+async function readBodyText(response: Response, maxBytes: number, target: string): Promise<string> {
   const declared = Number(response.headers.get('content-length') ?? Number.NaN);
   if (declared > maxBytes) {
     await response.body?.cancel().catch(() => undefined);
-    throw bodyTooLarge(response, maxBytes);
+    throw bodyTooLarge(response, maxBytes, target);
   }
   if (response.body === null) return '';
 
@@ -165,20 +182,18 @@ async function readBodyText(response: Response, maxBytes: number): Promise<strin
   let total = 0;
   for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
     total += chunk.byteLength;
-    if (total > maxBytes) {
-      await response.body.cancel().catch(() => undefined);
-      throw bodyTooLarge(response, maxBytes);
-    }
+    // Leaving the loop cancels the stream, which closes the connection.
+    if (total > maxBytes) throw bodyTooLarge(response, maxBytes, target);
     chunks.push(chunk);
   }
   return Buffer.concat(chunks, total).toString('utf8');
 }
 
-function bodyTooLarge(response: Response, maxBytes: number): ApiError {
+function bodyTooLarge(response: Response, maxBytes: number, target: string): ApiError {
   return new ApiError(
     'BODY_TOO_LARGE',
-    `GET ${response.url} returned a body larger than ${maxBytes} bytes, far more than a page of 100 sessions; check --ngrok.api-url, or raise --ngrok.max-body-bytes.`,
-    { reason: 'invalid_response', status: response.status, url: response.url },
+    `GET ${target} returned a body larger than ${maxBytes} bytes, far more than a page of 100 sessions; check --ngrok.api-url, or raise --ngrok.max-body-bytes.`,
+    { reason: 'invalid_response', status: response.status, url: target },
   );
 }
 
@@ -201,26 +216,19 @@ function parseErrorBody(text: string): ErrorBody | undefined {
   const record = body as Record<string, unknown>;
   const details = typeof record.details === 'object' && record.details !== null ? (record.details as Record<string, unknown>) : {};
   return {
-    errorCode: shortString(record.error_code),
-    message: shortString(record.msg),
-    operationId: shortString(details.operation_id),
+    errorCode: nonEmptyString(record.error_code),
+    message: nonEmptyString(record.msg),
+    operationId: nonEmptyString(details.operation_id),
   };
 }
 
-function shortString(value: unknown): string | undefined {
-  if (typeof value !== 'string' || value === '') return undefined;
-  // A hostile body must not turn one log line into megabytes or several lines.
-  return oneLine(value).slice(0, 300);
+function nonEmptyString(value: unknown): string | undefined {
+  return typeof value === 'string' && value !== '' ? value : undefined;
 }
 
+/** Replaces control characters, so a hostile body cannot turn one log line into several. */
 function oneLine(text: string): string {
   return text.replace(/[\u0000-\u001f\u007f-\u009f]+/g, ' ').trim();
-}
-
-function describeBody(text: string, response: Response): string {
-  const type = response.headers.get('content-type') ?? 'no content type';
-  if (text.trim() === '') return `empty body, ${type}`;
-  return `${type}, starts with ${JSON.stringify(oneLine(text).slice(0, 80))}`;
 }
 
 function reasonForStatus(status: number): FailureReason {

@@ -54,6 +54,8 @@ export function firstPageUrl(apiUrl: URL): URL {
  * walk cannot tell that it has seen every session.
  */
 export async function* walkPages(options: WalkOptions): AsyncGenerator<ParsedPage> {
+  // A cursor may carry anything the API put in it, the key included, so URLs in errors are redacted.
+  const redact = (text: string): string => options.client.redact(text);
   const first = firstPageUrl(options.apiUrl);
   const followed = new Set<string>([first.href]);
   let url: URL | undefined = first;
@@ -63,7 +65,7 @@ export async function* walkPages(options: WalkOptions): AsyncGenerator<ParsedPag
       throw new ApiError(
         'TOO_MANY_PAGES',
         `the walk reached --ngrok.max-pages (${options.maxPages}) and the API still returned a next page; raise --ngrok.max-pages if the account really has more than ${options.maxPages * PAGE_SIZE} sessions.`,
-        { reason: 'paging', url: url.href },
+        { reason: 'paging', url: redact(url.href) },
       );
     }
 
@@ -71,12 +73,12 @@ export async function* walkPages(options: WalkOptions): AsyncGenerator<ParsedPag
     yield page;
 
     if (page.nextPageUri === null || page.sessions.length === 0) return;
-    url = nextPageUrl(page.nextPageUri, url, first);
+    url = nextPageUrl(page.nextPageUri, url, first, redact);
     if (followed.has(url.href)) {
       throw new ApiError(
         'CURSOR_LOOP',
-        `the API returned next_page_uri ${url.href}, which this walk already followed; the cursor loops, so the walk stopped without a complete count.`,
-        { reason: 'paging', url: url.href },
+        `the API returned next_page_uri ${redact(url.href)}, which this walk already followed; the cursor loops, so the walk stopped without a complete count.`,
+        { reason: 'paging', url: redact(url.href) },
       );
     }
     followed.add(url.href);
@@ -88,29 +90,30 @@ export async function* walkPages(options: WalkOptions): AsyncGenerator<ParsedPag
  * the Authorization header never goes to another host. A relative cursor is
  * resolved against the page it came from, as a browser would.
  */
-function nextPageUrl(cursor: string, current: URL, first: URL): URL {
+function nextPageUrl(cursor: string, current: URL, first: URL, redact: (text: string) => string): URL {
   let next: URL;
   try {
     next = new URL(cursor, current);
-  } catch (error) {
-    throw new ApiError('INVALID_CURSOR', `the API returned next_page_uri ${JSON.stringify(cursor.slice(0, 200))}, which is not a URL.`, {
+  } catch {
+    // No cause: the TypeError of the URL parser carries the whole cursor in its `input` field.
+    throw new ApiError('INVALID_CURSOR', `the API returned next_page_uri ${JSON.stringify(redact(cursor).slice(0, 200))}, which is not a URL.`, {
       reason: 'paging',
-      url: current.href,
-    }, { cause: error });
+      url: redact(current.href),
+    });
   }
 
   if (next.origin !== first.origin || next.username !== '' || next.password !== '') {
     throw new ApiError(
       'FOREIGN_CURSOR',
-      `the API returned next_page_uri on origin ${JSON.stringify(next.origin)}, not ${first.origin}; the exporter does not send the API key to another origin, so the walk stopped.`,
-      { reason: 'paging', url: current.href },
+      `the API returned next_page_uri on origin ${JSON.stringify(redact(next.origin).slice(0, 200))}, not ${first.origin}; the exporter does not send the API key to another origin, so the walk stopped.`,
+      { reason: 'paging', url: redact(current.href) },
     );
   }
   if (next.pathname !== first.pathname) {
     throw new ApiError(
       'FOREIGN_CURSOR',
-      `the API returned next_page_uri with path ${JSON.stringify(next.pathname.slice(0, 200))}, not ${first.pathname}; the walk stopped.`,
-      { reason: 'paging', url: current.href },
+      `the API returned next_page_uri with path ${JSON.stringify(redact(next.pathname).slice(0, 200))}, not ${first.pathname}; the walk stopped.`,
+      { reason: 'paging', url: redact(current.href) },
     );
   }
   return next;
@@ -123,7 +126,7 @@ async function fetchPageWithRetries(url: URL, pageNumber: number, options: WalkO
     async () => {
       await options.budget.take(options.signal);
       const response = await requestPage(url, options);
-      return parsePage(response.body, url.href);
+      return parsePage(response.body, options.client.redact(url.href));
     },
     {
       retries: options.maxRetries,
