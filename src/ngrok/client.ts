@@ -232,6 +232,8 @@ function oneLine(text: string): string {
 }
 
 function reasonForStatus(status: number): FailureReason {
+  // HTTP status codes end at 599 (RFC 9110, section 15); a larger one is not an HTTP server speaking.
+  if (status > 599) return 'invalid_response';
   if (status === 401 || status === 403) return 'auth';
   if (status === 429) return 'rate_limited';
   if (status >= 500) return 'server_error';
@@ -247,6 +249,7 @@ function hintFor(status: number, ngrokCode: string | undefined): string {
     return 'The server did not accept the Ngrok-Version header that the exporter sends; check that --ngrok.api-url points at the ngrok API.';
   }
   if (status === 404) return 'Check that --ngrok.api-url points at the ngrok API, without a path.';
+  if (status > 599) return 'The status is not a valid HTTP status; check that --ngrok.api-url points at the ngrok API.';
   if (status === 429) return 'The account exceeded its API rate limit, shared by every API client of the account; lower --ngrok.requests-per-minute or the use of other clients.';
   if (status >= 500) return 'The ngrok API failed; the exporter retries.';
   return 'The request was rejected; check --ngrok.api-url.';
