@@ -18,6 +18,9 @@ export const MAX_FAILURE_BACKOFF_MS = 10 * 60_000;
 /** Repeats of the same failure within this period are logged at debug level only. */
 const REPEAT_LOG_PERIOD_MS = 10 * 60_000;
 
+/** Kinds of failure whose last error line is remembered, far more than the few dozen ways the API fails. */
+const MAX_REMEMBERED_FAILURES = 64;
+
 export interface RefresherOptions {
   /** Walks every page and builds a snapshot; rejects without side effects on failure. */
   walk: (signal: AbortSignal) => Promise<Snapshot>;
@@ -51,7 +54,8 @@ export class Refresher {
   #stretchLogged = false;
   #consecutiveFailures = 0;
   #lastFailure: RefresherState['lastFailure'];
-  #lastFailureLog: { key: string; atMs: number; repeats: number } | undefined;
+  /** Time of the last error line and the repeats logged at debug level since, by kind of failure. */
+  readonly #failureLogs = new Map<string, { atMs: number; repeats: number }>();
 
   constructor(options: RefresherOptions) {
     this.#options = options;
@@ -139,8 +143,14 @@ export class Refresher {
 
     const durationSeconds = stopTimer();
     this.#snapshot = snapshot;
+    if (this.#consecutiveFailures > 0) {
+      logger.info(
+        { failed_refreshes: this.#consecutiveFailures, duration_seconds: durationSeconds },
+        'refresh succeeded after failures',
+      );
+    }
     this.#consecutiveFailures = 0;
-    this.#lastFailureLog = undefined;
+    this.#failureLogs.clear();
     metrics.up.set(1);
     metrics.lastSuccessTimestamp.set(snapshot.completedAtMs / 1000);
     metrics.refreshes.inc({ result: 'success' });
@@ -214,12 +224,18 @@ export class Refresher {
     this.#logFailure(error, code, { durationSeconds, waitMs });
   }
 
-  /** Logs a failure at error level, but a repeat of the last one only every REPEAT_LOG_PERIOD_MS. */
+  /**
+   * Logs a failure at error level, but each kind of failure (error code and
+   * HTTP status) only once every REPEAT_LOG_PERIOD_MS, so two alternating
+   * failures do not flood the log either. Repeats go to debug level, and the
+   * next error line of that kind reports how many there were in
+   * `repeats_since_last_log`.
+   */
   #logFailure(error: unknown, code: string, { durationSeconds, waitMs }: { durationSeconds: number; waitMs: number }): void {
     const status = error instanceof ApiError ? error.status : undefined;
     const key = `${code}/${status ?? ''}`;
     const now = this.#now();
-    const previous = this.#lastFailureLog;
+    const previous = this.#failureLogs.get(key);
     const fields = {
       err: error,
       status,
@@ -231,12 +247,15 @@ export class Refresher {
       serving_snapshot_age_seconds: this.#snapshot === undefined ? undefined : (now - this.#snapshot.completedAtMs) / 1000,
     };
 
-    if (previous !== undefined && previous.key === key && now - previous.atMs < REPEAT_LOG_PERIOD_MS) {
+    if (previous !== undefined && now - previous.atMs < REPEAT_LOG_PERIOD_MS) {
       previous.repeats++;
-      this.#options.logger.debug(fields, 'refresh failed again');
+      this.#options.logger.debug({ ...fields, repeats_since_last_log: previous.repeats }, 'refresh failed again');
       return;
     }
-    this.#lastFailureLog = { key, atMs: now, repeats: 0 };
-    this.#options.logger.error({ ...fields, repeats_since_last_log: previous?.key === key ? previous.repeats : undefined }, 'refresh failed; serving the previous snapshot');
+    this.#failureLogs.delete(key);
+    this.#failureLogs.set(key, { atMs: now, repeats: 0 });
+    if (this.#failureLogs.size > MAX_REMEMBERED_FAILURES) this.#failureLogs.delete(this.#failureLogs.keys().next().value as string);
+    const message = this.#snapshot === undefined ? 'refresh failed; no snapshot to serve yet' : 'refresh failed; serving the previous snapshot';
+    this.#options.logger.error({ ...fields, repeats_since_last_log: previous?.repeats }, message);
   }
 }

@@ -128,7 +128,7 @@ export function parseRfc3339(text: string): number | undefined {
 
   const [year, month, day, hour, minute, second] = match.slice(1, 7).map(Number) as [number, number, number, number, number, number];
   const [sign, offsetHours, offsetMinutes] = [match[8], Number(match[9] ?? 0), Number(match[10] ?? 0)];
-  // Second 60 is a leap second (RFC 3339, section 5.7); it reads as the first second of the next minute.
+  // Second 60 is a leap second (RFC 3339, section 5.7), read as the first second of the next minute.
   if (month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month)) return undefined;
   if (hour > 23 || minute > 59 || second > 60 || offsetHours > 23 || offsetMinutes > 59) return undefined;
 
