@@ -50,14 +50,16 @@ export function firstPageUrl(apiUrl: URL): URL {
  *
  * Stops after a page with a null cursor or with no sessions. Raises ApiError
  * (reason `paging`) for a cursor to another origin or path, a cursor that was
- * already followed, or more than `maxPages` pages, because in each case the
- * walk cannot tell that it has seen every session.
+ * already followed (in any order of its query parameters), a page that
+ * repeats the sessions of an earlier one, or more than `maxPages` pages,
+ * because in each case the walk cannot tell that it has seen every session.
  */
 export async function* walkPages(options: WalkOptions): AsyncGenerator<ParsedPage> {
   // A cursor may carry anything the API put in it, the key included, so URLs in errors are redacted.
   const redact = (text: string): string => options.client.redact(text);
   const first = firstPageUrl(options.apiUrl);
-  const followed = new Set<string>([first.href]);
+  const followed = new Set<string>([cursorKey(first)]);
+  const seenPages = new Set<string>();
   let url: URL | undefined = first;
 
   for (let pageNumber = 1; url !== undefined; pageNumber++) {
@@ -70,19 +72,49 @@ export async function* walkPages(options: WalkOptions): AsyncGenerator<ParsedPag
     }
 
     const page = await fetchPageWithRetries(url, pageNumber, options);
+    checkProgress(page, seenPages, pageNumber, redact(url.href));
     yield page;
 
     if (page.nextPageUri === null || page.sessions.length === 0) return;
     url = nextPageUrl(page.nextPageUri, url, first, redact);
-    if (followed.has(url.href)) {
+    const key = cursorKey(url);
+    if (followed.has(key)) {
       throw new ApiError(
         'CURSOR_LOOP',
         `the API returned next_page_uri ${redact(url.href)}, which this walk already followed; the cursor loops, so the walk stopped without a complete count.`,
         { reason: 'paging', url: redact(url.href) },
       );
     }
-    followed.add(url.href);
+    followed.add(key);
   }
+}
+
+/** Returns the URL with its query parameters sorted, so a cursor that only reorders them counts as followed. */
+function cursorKey(url: URL): string {
+  const sorted = new URL(url.href);
+  sorted.hash = '';
+  sorted.searchParams.sort();
+  return sorted.href;
+}
+
+/**
+ * Raises CURSOR_LOOP when a page starts and ends with the same sessions as an
+ * earlier page. A cursor that changes on every page, such as one with a
+ * counter in it, would otherwise loop until --ngrok.max-pages.
+ */
+function checkProgress(page: ParsedPage, seenPages: Set<string>, pageNumber: number, url: string): void {
+  const { sessions } = page;
+  if (sessions.length === 0) return;
+
+  const pageKey = JSON.stringify([sessions.length, sessions[0]?.id, sessions[sessions.length - 1]?.id]);
+  if (seenPages.has(pageKey)) {
+    throw new ApiError(
+      'CURSOR_LOOP',
+      `page ${pageNumber} of the walk repeats the sessions of an earlier page; the cursor loops, so the walk stopped without a complete count.`,
+      { reason: 'paging', url },
+    );
+  }
+  seenPages.add(pageKey);
 }
 
 /**
