@@ -147,13 +147,14 @@ const UNSAFE_CHARACTERS = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\
  * Returns a label value that any Prometheus parser accepts: well-formed
  * UTF-8, no control characters, at most `maxLength` code points (a cut value
  * ends with "…"). A value left empty becomes `missing`, and a value equal to
- * {@link OVERFLOW_VALUE} gets a U+FFFD suffix.
+ * {@link OVERFLOW_VALUE} gets a U+FFFD suffix before the cut, so the result
+ * never equals it.
  */
 export function sanitizeLabelValue(raw: string, maxLength: number, missing: string): string {
   let value = raw.toWellFormed().replace(UNSAFE_CHARACTERS, '\uFFFD').trim();
   if (value === '') return missing;
   // The overflow series owns this value; a session that sends it must not merge into that series.
-  if (value === OVERFLOW_VALUE) return `${value}\uFFFD`;
+  if (value === OVERFLOW_VALUE) value = `${value}\uFFFD`;
 
   if (value.length > maxLength) {
     const codePoints = Array.from(value);
