@@ -122,7 +122,14 @@ const FLAGS: readonly FlagSpec[] = [
 ];
 
 const BOOLEAN_FLAGS = new Set(['demo', 'config.check', 'help', 'version']);
-const BOOLEAN_FLAGS_WITHOUT_ENV = new Set(['help', 'version']);
+/** Flags that only make sense on a command line: a stray variable must not make a service exit at start-up. */
+const BOOLEAN_FLAGS_WITHOUT_ENV = new Set(['help', 'version', 'config.check']);
+
+/** Longest accepted duration. Node.js timers overflow at 2^31 ms (about 24.8 days). */
+const MAX_DURATION_MS = 24 * 3_600_000;
+
+/** Shortest accepted API key. ngrok API keys are far longer, and redacting a short string would garble every log line. */
+const MIN_KEY_LENGTH = 16;
 
 /**
  * Returns the environment variable that sets a flag: `--ngrok.api-url` reads
@@ -221,17 +228,17 @@ function buildConfig(raw: Map<string, RawValue>, env: Readonly<Record<string, st
   const config: Config = {
     apiUrl: readApiUrl(read('ngrok.api-url')),
     apiKey: readApiKey(raw.get('ngrok.api-key-file'), env, demo),
-    requestTimeoutMs: readDurationMs(read('ngrok.timeout'), { min: 100 }),
+    requestTimeoutMs: readDurationMs(read('ngrok.timeout'), { min: 100, max: 10 * 60_000 }),
     requestsPerMinute: readInteger(read('ngrok.requests-per-minute'), 1, MAX_REQUESTS_PER_MINUTE),
     maxPages: readInteger(read('ngrok.max-pages'), 1, 1_000_000),
     maxRetries: readInteger(read('ngrok.max-retries'), 0, 100),
-    retryMinDelayMs: readDurationMs(read('ngrok.retry-min-delay'), { min: 0 }),
-    retryMaxDelayMs: readDurationMs(read('ngrok.retry-max-delay'), { min: 0 }),
+    retryMinDelayMs: readDurationMs(read('ngrok.retry-min-delay'), { min: 0, max: 60 * 60_000 }),
+    retryMaxDelayMs: readDurationMs(read('ngrok.retry-max-delay'), { min: 0, max: 60 * 60_000 }),
     maxBodyBytes: readInteger(read('ngrok.max-body-bytes'), 1024, 1024 * 1024 * 1024),
     refreshIntervalMs: readDurationMs(read('refresh.interval'), { min: 1000 }),
     maxStalenessMs: readDurationMs(read('refresh.max-staleness'), { min: 1000 }),
-    maxScrapeWaitMs: readDurationMs(read('refresh.max-wait'), { min: 0 }),
-    scrapeTimeoutOffsetMs: readDurationMs(read('refresh.timeout-offset'), { min: 0 }),
+    maxScrapeWaitMs: readDurationMs(read('refresh.max-wait'), { min: 0, max: 10 * 60_000 }),
+    scrapeTimeoutOffsetMs: readDurationMs(read('refresh.timeout-offset'), { min: 0, max: 60_000 }),
     labels: readLabels(read('sessions.labels')),
     recentWindowMs: readDurationMs(read('sessions.recent-window'), { min: 1000 }),
     maxSeries: readInteger(read('sessions.max-series'), 1, 10_000_000),
@@ -278,13 +285,13 @@ function readInteger({ setting, value }: RawValue, min: number, max: number): nu
   return number;
 }
 
-function readDurationMs({ setting, value }: RawValue, { min }: { min: number }): number {
+function readDurationMs({ setting, value }: RawValue, { min, max = MAX_DURATION_MS }: { min: number; max?: number }): number {
   const ms = parseDuration(value);
   if (ms === undefined) {
     throw new ConfigError(setting, `${setting} must be a duration such as 500ms, 30s, 5m or 1h30m, got ${JSON.stringify(value)}.`);
   }
-  if (ms < min) {
-    throw new ConfigError(setting, `${setting} must be at least ${formatDuration(min)}, got ${JSON.stringify(value)}.`);
+  if (ms < min || ms > max) {
+    throw new ConfigError(setting, `${setting} must be from ${formatDuration(min)} to ${formatDuration(max)}, got ${JSON.stringify(value)}.`);
   }
   return ms;
 }
@@ -341,6 +348,9 @@ function readKeyFile(setting: string, path: string): string {
 function checkKey(setting: string, key: string): string {
   // The key itself never goes into a message; only its shape is described.
   if (key === '') throw new ConfigError(setting, `${setting} gives an empty API key; put the key from the ngrok dashboard there.`);
+  if (key.length < MIN_KEY_LENGTH) {
+    throw new ConfigError(setting, `${setting} gives an API key of ${key.length} characters, too short for an ngrok API key; copy the whole key from the ngrok dashboard.`);
+  }
   if (/[\s\u0000-\u001f\u007f]/.test(key)) {
     throw new ConfigError(setting, `${setting} gives an API key that contains white space or control characters; it must be one line with the key only.`);
   }

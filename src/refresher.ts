@@ -15,6 +15,15 @@ import type { Snapshot } from './sessions/snapshot.js';
 /** Maximum wait between attempts after repeated failures, unless the interval itself is longer. */
 export const MAX_FAILURE_BACKOFF_MS = 10 * 60_000;
 
+/**
+ * A scrape this close before the next refresh is due starts it anyway. Prometheus
+ * scrapes at a fixed interval with small jitter, so with a scrape interval equal
+ * to the refresh interval, a strict comparison would skip every other refresh.
+ */
+export function earlyToleranceMs(intervalMs: number): number {
+  return Math.min(intervalMs / 10, 5_000);
+}
+
 /** Repeats of the same failure within this period are logged at debug level only. */
 const REPEAT_LOG_PERIOD_MS = 10 * 60_000;
 
@@ -93,7 +102,8 @@ export class Refresher {
    */
   refreshIfDue(): Promise<void> | undefined {
     if (this.#inFlight !== undefined) return this.#inFlight;
-    if (this.#shutdown.signal.aborted || this.#now() < this.#nextAttemptAtMs) return undefined;
+    const dueAtMs = this.#nextAttemptAtMs - earlyToleranceMs(this.#options.refreshIntervalMs);
+    if (this.#shutdown.signal.aborted || this.#now() < dueAtMs) return undefined;
 
     this.#inFlight = this.#refresh().finally(() => {
       this.#inFlight = undefined;

@@ -68,6 +68,9 @@ describe('parseConfig', () => {
     [['--refresh.interval=20m'], {}, '--refresh.max-staleness', /must not be shorter than --refresh.interval/],
     [['--ngrok.retry-min-delay=2m'], {}, '--ngrok.retry-max-delay', /must not be shorter than --ngrok.retry-min-delay/],
     [['--no-such-flag'], {}, 'command line', /--help/],
+    [['--ngrok.timeout=1000h'], {}, '--ngrok.timeout', /from 100ms to 10m, got "1000h"/],
+    [['--refresh.interval=25h'], {}, '--refresh.interval', /from 1s to 24h/],
+    [['--ngrok.retry-max-delay=2h'], {}, '--ngrok.retry-max-delay', /to 1h/],
   ])('rejects %j %j naming %s', (argv, extraEnv, setting, message) => {
     const error = configError(() => parseConfig(argv, { ...env, ...extraEnv }));
     expect(error.code).toBe('INVALID_CONFIG');
@@ -97,8 +100,18 @@ describe('parseConfig', () => {
     expect(error.message).toMatch(/ENOENT/);
   });
 
+  it('rejects a short key without echoing it', () => {
+    const error = configError(() => parseConfig([], { NGROK_API_KEY: 'tiny_key0' }));
+    expect(error.message).toMatch(/9 characters, too short/);
+    expect(error.message).not.toContain('tiny_key0');
+  });
+
+  it('ignores config.check from the environment', () => {
+    expect(parseConfig([], { ...env, NGROK_EXPORTER_CONFIG_CHECK: 'true' }).checkOnly).toBe(false);
+  });
+
   it('rejects a key with white space without echoing it', () => {
-    const error = configError(() => parseConfig([], { NGROK_API_KEY: 'abc def-secret' }));
+    const error = configError(() => parseConfig([], { NGROK_API_KEY: 'abcdefghij klmnop-secret' }));
     expect(error.message).toMatch(/white space/);
     expect(error.message).not.toContain('def-secret');
   });

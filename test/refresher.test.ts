@@ -95,6 +95,19 @@ describe('Refresher', () => {
     expect(walks.count).toBe(2);
   });
 
+  it('refreshes on a scrape just before the interval', async () => {
+    const { refresher, walks } = setup(async () => snapshotAt(Date.now()));
+    await refresher.waitForScrape(1_000);
+    await vi.advanceTimersByTimeAsync(INTERVAL_MS - 6_000);
+    await refresher.waitForScrape(1_000);
+    expect(walks.count).toBe(1);
+
+    // Scrapes every 60 s arrive a few milliseconds early or late; early ones still refresh.
+    await vi.advanceTimersByTimeAsync(5_990);
+    await refresher.waitForScrape(1_000);
+    expect(walks.count).toBe(2);
+  });
+
   it('answers from the old snapshot when the walk is slow', async () => {
     const { refresher } = setup(async (count) => {
       if (count > 1) await new Promise((resolve) => setTimeout(resolve, 30_000));
