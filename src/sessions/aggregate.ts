@@ -14,10 +14,16 @@ export const NO_REF_VALUE = 'none';
 /** Label value of every label of the series that gathers folded label combinations. */
 export const OVERFLOW_VALUE = '__overflow__';
 
-type Extractor = (session: ParsedSession) => string | undefined;
+/** Reader of one label's value from a session. */
+interface Extractor {
+  read: (session: ParsedSession) => string | undefined;
+  /** Applied to a present value before it is sanitised. */
+  normalize?: (value: string) => string;
+  missing: string;
+}
 
-const EXTRACTORS: Record<LabelName, { read: Extractor; missing: string }> = {
-  country: { read: (session) => session.country?.toUpperCase(), missing: UNKNOWN_VALUE },
+const EXTRACTORS: Record<LabelName, Extractor> = {
+  country: { read: (session) => session.country, normalize: (value) => value.toUpperCase(), missing: UNKNOWN_VALUE },
   device_type: { read: (session) => session.deviceType, missing: UNKNOWN_VALUE },
   browser: { read: (session) => session.browser, missing: UNKNOWN_VALUE },
   os: { read: (session) => session.os, missing: UNKNOWN_VALUE },
@@ -25,6 +31,39 @@ const EXTRACTORS: Record<LabelName, { read: Extractor; missing: string }> = {
   route: { read: (session) => session.routeId, missing: NO_REF_VALUE },
   endpoint: { read: (session) => session.endpointId, missing: NO_REF_VALUE },
 };
+
+/**
+ * Raw values remembered per label with their label value. A few hundred
+ * values repeat across every session, so most sessions skip the sanitising.
+ * The cap keeps an attribute that differs per session from growing the cache
+ * with the session count.
+ */
+const MAX_CACHED_VALUES_PER_LABEL = 4096;
+
+/** Reads one label of a session, sanitising each distinct raw value once. */
+class LabelReader {
+  readonly #extractor: Extractor;
+  readonly #maxLabelLength: number;
+  readonly #values = new Map<string, string>();
+
+  constructor(extractor: Extractor, maxLabelLength: number) {
+    this.#extractor = extractor;
+    this.#maxLabelLength = maxLabelLength;
+  }
+
+  valueOf(session: ParsedSession): string {
+    const extractor = this.#extractor;
+    const raw = extractor.read(session);
+    if (raw === undefined) return extractor.missing;
+
+    const cached = this.#values.get(raw);
+    if (cached !== undefined) return cached;
+    const normalized = extractor.normalize === undefined ? raw : extractor.normalize(raw);
+    const value = sanitizeLabelValue(normalized, this.#maxLabelLength, extractor.missing);
+    if (this.#values.size < MAX_CACHED_VALUES_PER_LABEL) this.#values.set(raw, value);
+    return value;
+  }
+}
 
 /** Counts of one label combination. */
 export interface SeriesCounts {
@@ -57,13 +96,74 @@ export interface AggregatorOptions {
   maxLabelLength: number;
 }
 
+/**
+ * Session ids seen in one walk. The API lists sessions in id order, and
+ * while each id continues that order no id can repeat, so the ids only go
+ * into an array, which costs neither hashing nor hash table memory. The
+ * first id out of order moves them into a Set, which then finds repeats.
+ */
+class SeenIds {
+  #ordered: string[] = [];
+  /** -1 while the ids descend, 1 while they ascend, 0 before the second id. */
+  #direction = 0;
+  #set: Set<string> | undefined;
+
+  /** Adds an id and returns false when it was added before. */
+  add(id: string): boolean {
+    if (this.#set !== undefined) return addToSet(this.#set, id);
+
+    const ordered = this.#ordered;
+    const last = ordered[ordered.length - 1];
+    if (last === undefined) {
+      ordered.push(id);
+      return true;
+    }
+    const direction = Math.sign(compareIds(id, last));
+    if (direction !== 0 && (this.#direction === 0 || direction === this.#direction)) {
+      this.#direction = direction;
+      ordered.push(id);
+      return true;
+    }
+
+    this.#set = new Set(ordered);
+    this.#ordered = [];
+    return addToSet(this.#set, id);
+  }
+
+  get size(): number {
+    return this.#set?.size ?? this.#ordered.length;
+  }
+}
+
+function compareIds(a: string, b: string): number {
+  if (a < b) return -1;
+  return a > b ? 1 : 0;
+}
+
+/** Adds `value` to `set` with one lookup and returns false when it was there. */
+function addToSet(set: Set<string>, value: string): boolean {
+  const sizeBefore = set.size;
+  set.add(value);
+  return set.size !== sizeBefore;
+}
+
+/** One level of the series lookup: label value to the next level, or to the counts at the last label. */
+type SeriesLevel = Map<string, SeriesLevel | SeriesCounts>;
+
 /** Accumulates the sessions of one walk. */
 export class SessionAggregator {
   readonly #options: AggregatorOptions;
-  readonly #extractors: { read: Extractor; missing: string }[];
-  readonly #seenIds = new Set<string>();
+  readonly #labels: LabelReader[];
+  readonly #seenIds = new SeenIds();
   readonly #activeUsers = new Set<string>();
+  /** Counts by combination key, in the order the combinations first appeared. */
   readonly #series = new Map<string, SeriesCounts>();
+  /**
+   * The same counts looked up label by label. The label values come from the
+   * readers' caches with their hashes already computed, so a session costs a
+   * few map lookups instead of building and hashing a combination key.
+   */
+  readonly #lookup: SeriesLevel = new Map();
   #expired = 0;
   #active = 0;
   #recentlyActive = 0;
@@ -72,18 +172,17 @@ export class SessionAggregator {
 
   constructor(options: AggregatorOptions) {
     this.#options = options;
-    this.#extractors = options.labelNames.map((name) => EXTRACTORS[name]);
+    this.#labels = options.labelNames.map((name) => new LabelReader(EXTRACTORS[name], options.maxLabelLength));
   }
 
   /** Adds the sessions of one page; a session id seen before is skipped and counted as a duplicate. */
   addPage(sessions: readonly ParsedSession[], invalidFields = 0): void {
     this.#invalidFields += invalidFields;
     for (const session of sessions) {
-      if (this.#seenIds.has(session.id)) {
+      if (!this.#seenIds.add(session.id)) {
         this.#duplicates++;
         continue;
       }
-      this.#seenIds.add(session.id);
       this.#addSession(session);
     }
   }
@@ -100,25 +199,37 @@ export class SessionAggregator {
     const recent = session.lastActiveMs !== undefined && session.lastActiveMs > nowMs - recentWindowMs;
     if (recent) this.#recentlyActive++;
 
-    const key = this.#keyOf(session);
-    let counts = this.#series.get(key);
-    if (counts === undefined) {
-      counts = { active: 0, recentlyActive: 0 };
-      this.#series.set(key, counts);
-    }
+    const counts = this.#countsOf(session);
     counts.active++;
     if (recent) counts.recentlyActive++;
   }
 
-  #keyOf(session: ParsedSession): string {
-    let key = '';
-    for (let index = 0; index < this.#extractors.length; index++) {
-      const extractor = this.#extractors[index] as { read: Extractor; missing: string };
-      const raw = extractor.read(session);
-      const value = raw === undefined ? extractor.missing : sanitizeLabelValue(raw, this.#options.maxLabelLength, extractor.missing);
-      key = index === 0 ? value : key + KEY_SEPARATOR + value;
+  #countsOf(session: ParsedSession): SeriesCounts {
+    const labels = this.#labels;
+    const last = labels.length - 1;
+    let level = this.#lookup;
+    for (let index = 0; index < last; index++) {
+      const value = (labels[index] as LabelReader).valueOf(session);
+      let next = level.get(value) as SeriesLevel | undefined;
+      if (next === undefined) {
+        next = new Map();
+        level.set(value, next);
+      }
+      level = next;
     }
-    return key;
+
+    const value = last < 0 ? '' : (labels[last] as LabelReader).valueOf(session);
+    let counts = level.get(value) as SeriesCounts | undefined;
+    if (counts === undefined) {
+      counts = { active: 0, recentlyActive: 0 };
+      level.set(value, counts);
+      this.#series.set(this.#keyOf(session), counts);
+    }
+    return counts;
+  }
+
+  #keyOf(session: ParsedSession): string {
+    return this.#labels.map((label) => label.valueOf(session)).join(KEY_SEPARATOR);
   }
 
   /** Returns the totals; the aggregator must not be used afterwards. */
