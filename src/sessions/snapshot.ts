@@ -3,8 +3,11 @@
  * rendered once into exposition text. Scrapes serve that text as it is, so
  * every scrape of a snapshot shows the same series, and a label combination
  * that vanished from the API is gone from the next snapshot.
+ *
+ * The text is written directly, in the form prom-client 15 gives a registry
+ * of these gauges, because prom-client's Gauge.set hashes a label object for
+ * each of up to 20,000 series, which took longer than the walk itself.
  */
-import { Gauge, Registry } from 'prom-client';
 
 import { KEY_SEPARATOR, OVERFLOW_VALUE, type AggregateResult, type SeriesCounts } from './aggregate.js';
 
@@ -36,32 +39,32 @@ export async function buildSnapshot(result: AggregateResult, options: { pages: n
   const active = foldSeries(result.series, (counts) => counts.active, options.maxSeries);
   const recent = foldSeries(result.series, (counts) => counts.recentlyActive, options.maxSeries);
 
-  const registry = new Registry();
-  const gauge = (name: string, help: string, withLabels: boolean): Gauge =>
-    new Gauge({ name, help: `${help} ${CACHED_NOTE}`, labelNames: withLabels ? labelNames : [], registers: [registry] });
-
-  const activeGauge = gauge('ngrok_app_sessions_active', 'Application sessions that have not expired.', true);
-  setSeries(activeGauge, labelNames, active.series);
-  const recentGauge = gauge(
-    'ngrok_app_sessions_recently_active',
-    'Sessions that have not expired and were active within the recent window (--sessions.recent-window).',
-    true,
-  );
-  setSeries(recentGauge, labelNames, recent.series);
-  gauge('ngrok_app_sessions_expired', 'Sessions still listed by the API whose expires_at has passed.', false).set(result.expired);
-  gauge('ngrok_app_sessions_listed', 'Sessions listed by the API, expired or not.', false).set(result.listed);
-  gauge('ngrok_app_users_active', 'Distinct application users with at least one session that has not expired.', false).set(result.activeUsers);
-  gauge('ngrok_exporter_refresh_pages', 'Pages walked by the last complete walk.', false).set(options.pages);
-  gauge('ngrok_exporter_session_series', 'Series of ngrok_app_sessions_active in the served snapshot.', false).set(active.series.size);
-
-  const folded = new Gauge({
-    name: 'ngrok_exporter_sessions_folded',
-    help: `Sessions counted in the ${OVERFLOW_VALUE} series because the gauge reached --sessions.max-series. ${CACHED_NOTE}`,
-    labelNames: ['metric'],
-    registers: [registry],
-  });
-  folded.set({ metric: 'ngrok_app_sessions_active' }, active.foldedSessions);
-  folded.set({ metric: 'ngrok_app_sessions_recently_active' }, recent.foldedSessions);
+  const labeledHelp = (help: string): string => `${help} ${CACHED_NOTE}`;
+  const families = [
+    renderFamily('ngrok_app_sessions_active', labeledHelp('Application sessions that have not expired.'), seriesLines('ngrok_app_sessions_active', labelNames, active.series)),
+    renderFamily(
+      'ngrok_app_sessions_recently_active',
+      labeledHelp('Sessions that have not expired and were active within the recent window (--sessions.recent-window).'),
+      seriesLines('ngrok_app_sessions_recently_active', labelNames, recent.series),
+    ),
+    renderFamily('ngrok_app_sessions_expired', labeledHelp('Sessions still listed by the API whose expires_at has passed.'), [sampleLine('ngrok_app_sessions_expired', '', result.expired)]),
+    renderFamily('ngrok_app_sessions_listed', labeledHelp('Sessions listed by the API, expired or not.'), [sampleLine('ngrok_app_sessions_listed', '', result.listed)]),
+    renderFamily('ngrok_app_users_active', labeledHelp('Distinct application users with at least one session that has not expired.'), [
+      sampleLine('ngrok_app_users_active', '', result.activeUsers),
+    ]),
+    renderFamily('ngrok_exporter_refresh_pages', labeledHelp('Pages walked by the last complete walk.'), [sampleLine('ngrok_exporter_refresh_pages', '', options.pages)]),
+    renderFamily('ngrok_exporter_session_series', labeledHelp('Series of ngrok_app_sessions_active in the served snapshot.'), [
+      sampleLine('ngrok_exporter_session_series', '', active.series.size),
+    ]),
+    renderFamily(
+      'ngrok_exporter_sessions_folded',
+      labeledHelp(`Sessions counted in the ${OVERFLOW_VALUE} series because the gauge reached --sessions.max-series.`),
+      [
+        sampleLine('ngrok_exporter_sessions_folded', '{metric="ngrok_app_sessions_active"}', active.foldedSessions),
+        sampleLine('ngrok_exporter_sessions_folded', '{metric="ngrok_app_sessions_recently_active"}', recent.foldedSessions),
+      ],
+    ),
+  ];
 
   return Object.freeze({
     completedAtMs: options.completedAtMs,
@@ -75,7 +78,8 @@ export async function buildSnapshot(result: AggregateResult, options: { pages: n
     foldedSessions: active.foldedSessions,
     duplicates: result.duplicates,
     invalidFields: result.invalidFields,
-    text: await registry.metrics(),
+    // prom-client separates metric families with a blank line and ends the text with a newline.
+    text: `${families.join('\n\n')}\n`,
   });
 }
 
@@ -109,13 +113,47 @@ function foldSeries(all: Map<string, SeriesCounts>, valueOf: (counts: SeriesCoun
 /** The key whose every label value is {@link OVERFLOW_VALUE}; its length is fixed when used. */
 const OVERFLOW_KEY = '\u0001overflow';
 
-function setSeries(gauge: Gauge, labelNames: string[], series: Map<string, number>): void {
+/** Renders the HELP and TYPE lines and the samples of one gauge. */
+function renderFamily(name: string, help: string, samples: readonly string[]): string {
+  const header = `# HELP ${name} ${escapeText(help)}\n# TYPE ${name} gauge`;
+  return samples.length === 0 ? header : `${header}\n${samples.join('\n')}`;
+}
+
+function seriesLines(name: string, labelNames: readonly string[], series: Map<string, number>): string[] {
+  // A gauge without labels has one series even when nothing was counted, as a prom-client Gauge has.
+  if (labelNames.length === 0) return [sampleLine(name, '', series.get('') ?? series.get(OVERFLOW_KEY) ?? 0)];
+
+  // Label values repeat across many series, so each distinct value is escaped once.
+  const escaped = new Map<string, string>();
+  const pair = (labelName: string, value: string): string => {
+    let text = escaped.get(value);
+    if (text === undefined) {
+      text = escapeLabelValue(value);
+      escaped.set(value, text);
+    }
+    return `${labelName}="${text}"`;
+  };
+
+  const lines: string[] = [];
   for (const [key, value] of series) {
     const values = key === OVERFLOW_KEY ? labelNames.map(() => OVERFLOW_VALUE) : key.split(KEY_SEPARATOR);
-    const labels: Record<string, string> = {};
-    labelNames.forEach((name, index) => {
-      labels[name] = values[index] as string;
-    });
-    gauge.set(labels, value);
+    const labels = labelNames.map((labelName, index) => pair(labelName, values[index] as string));
+    lines.push(sampleLine(name, `{${labels.join(',')}}`, value));
   }
+  return lines;
+}
+
+/** Formats one sample; the counts are whole numbers, printed as JavaScript and prom-client print them. */
+function sampleLine(name: string, labels: string, value: number): string {
+  return `${name}${labels} ${value}`;
+}
+
+/** Escapes a HELP text: backslash and line feed (text format 0.0.4). */
+function escapeText(text: string): string {
+  return text.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
+}
+
+/** Escapes a label value: backslash, line feed and double quote (text format 0.0.4). */
+function escapeLabelValue(value: string): string {
+  return escapeText(value).replace(/"/g, '\\"');
 }
