@@ -9,6 +9,7 @@ import type { Logger } from '../logger.js';
 import type { SelfMetrics } from '../metrics/self.js';
 import type { Refresher } from '../refresher.js';
 import { renderLandingPage } from './landing-page.js';
+import { MetricsBodies } from './metrics-body.js';
 
 export interface AppOptions {
   config: Config;
@@ -55,15 +56,23 @@ export function createApp(options: AppOptions): express.Express {
     response.type('text/plain').send('Ready\n');
   });
 
+  const bodies = new MetricsBodies(metrics);
   app.get(config.telemetryPath, async (request: Request, response: Response) => {
     await refresher.waitForScrape(scrapeWaitMs(request.get(SCRAPE_TIMEOUT_HEADER), config));
 
     // One snapshot is read once, so every session gauge of this scrape comes from it.
     const snapshot = refresher.servable();
-    const selfText = await metrics.registry.metrics();
+    const gzip = request.acceptsEncodings('gzip', 'identity') === 'gzip';
+    const body = await bodies.build(snapshot, gzip);
     response.set('content-type', metrics.registry.contentType);
     response.set('cache-control', 'no-store');
-    response.send(snapshot === undefined ? selfText : selfText + snapshot.text);
+    response.set('vary', 'accept-encoding');
+    if (body.gzip) response.set('content-encoding', 'gzip');
+    response.set('content-length', String(body.length));
+    // The parts go out as they are, without being joined into one buffer first.
+    response.cork();
+    for (const chunk of body.chunks) response.write(chunk);
+    response.end();
   });
 
   app.get('/', (_request: Request, response: Response) => {
