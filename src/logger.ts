@@ -27,5 +27,19 @@ export function createLogger({ level, secret, destination }: LoggerOptions): Log
       streamWrite: (line: string): string => redactSecret(line, secret),
     },
   };
-  return destination === undefined ? pino(options) : pino(options, destination);
+  return pino(options, destination ?? standardOutput());
+}
+
+/**
+ * Standard output, written synchronously. pino's default asynchronous
+ * destination retries a write that failed with EPIPE without end when it
+ * flushes at exit, so a closed pipe (a log collector that died) would hang
+ * the shutdown. Here a broken pipe drops the lines instead.
+ */
+function standardOutput(): DestinationStream {
+  const stream = pino.destination({ dest: 1, sync: true });
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') process.stderr.write(`log output failed: ${error.message}\n`);
+  });
+  return stream;
 }

@@ -64,13 +64,14 @@ function handleSignals(exporter: RunningExporter, demo: DemoAccount | undefined,
   const stop = (signal: NodeJS.Signals): void => {
     if (stopping) return;
     stopping = true;
-    logger.info({ signal }, 'shutting down');
 
+    // Armed before anything that could block, such as a log write.
     const force = setTimeout(() => {
       logger.warn({ grace_seconds: SHUTDOWN_GRACE_MS / 1000 }, 'requests still open after the grace period; exiting anyway');
       process.exit(0);
     }, SHUTDOWN_GRACE_MS);
     force.unref();
+    logger.info({ signal }, 'shutting down');
 
     void exporter
       .close()
