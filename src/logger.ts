@@ -3,7 +3,7 @@
  * event phrase as the message, errors under `err`. Every line passes through
  * a final filter that removes the API key, whatever field it reached.
  */
-import { pino, type DestinationStream, type Logger } from 'pino';
+import { destination as pinoDestination, pino, type DestinationStream, type Logger } from 'pino';
 
 import type { LogLevel, Secret } from './config.js';
 import { redactSecret } from './redact.js';
@@ -37,7 +37,7 @@ export function createLogger({ level, secret, destination }: LoggerOptions): Log
  * the shutdown. Here a broken pipe drops the lines instead.
  */
 function standardOutput(): DestinationStream {
-  const stream = pino.destination({ dest: 1, sync: true });
+  const stream = pinoDestination({ dest: 1, sync: true });
   stream.on('error', (error: NodeJS.ErrnoException) => {
     if (error.code !== 'EPIPE') process.stderr.write(`log output failed: ${error.message}\n`);
   });
