@@ -131,6 +131,32 @@ describe('alerting rules', () => {
   });
 });
 
+describe('scrape job name', () => {
+  /** The job name that the alerting rules select and every scrape configuration sets. */
+  const JOB = 'ngrok';
+
+  it('is the one the alerts select', () => {
+    const selectors = alerts.flatMap((rule) => [...rule.expr.matchAll(/\bjob\s*=~?\s*"([^"]*)"/g)].map((match) => match[1]));
+    expect(selectors.length).toBeGreaterThan(0);
+    for (const selector of selectors) expect(selector).toBe(JOB);
+  });
+
+  it('is the job_name of prometheus.yml', () => {
+    const config = parseYaml(readFileSync(join(prometheusDir, 'prometheus.yml'), 'utf8')) as { scrape_configs: { job_name: string }[] };
+    expect(config.scrape_configs.map((item) => item.job_name)).toEqual([JOB]);
+  });
+
+  it('is the job label the ServiceMonitor sets', () => {
+    const serviceMonitor = parseYaml(readFileSync(join(deployDir, 'kubernetes', 'servicemonitor.yaml'), 'utf8')) as {
+      spec: { endpoints: { relabelings?: Record<string, unknown>[] }[] };
+    };
+    for (const endpoint of serviceMonitor.spec.endpoints) {
+      const jobRules = (endpoint.relabelings ?? []).filter((rule) => rule.targetLabel === 'job');
+      expect(jobRules).toEqual([{ action: 'replace', targetLabel: 'job', replacement: JOB }]);
+    }
+  });
+});
+
 describe('recording rules', () => {
   it.each(records)('$record follows level:metric:operations', (rule) => {
     expect(rule.record).toMatch(/^[a-z_]+:[a-z_]+:[a-z_]+$/);
