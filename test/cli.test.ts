@@ -86,12 +86,13 @@ describe('command line', () => {
       // A scrape in flight while the signal arrives must still get its answer.
       const scrape = fetch(`http://127.0.0.1:${port}/metrics`, { headers: { 'x-prometheus-scrape-timeout-seconds': '1.5' } });
       await new Promise((resolve) => setTimeout(resolve, 100));
+      const exited = once(child, 'exit');
       child.kill('SIGTERM');
       const response = await scrape;
       expect(response.status).toBe(200);
       expect(await response.text()).toContain('ngrok_up 0');
 
-      const [code] = (await once(child, 'exit')) as [number];
+      const [code] = (await exited) as [number];
       expect(code).toBe(0);
       expect(output).toContain('"msg":"shutting down"');
       expect(output).toContain('"msg":"stopped"');
