@@ -216,6 +216,20 @@ describePrometheus(missing === undefined ? 'dashboards and rules on Prometheus' 
     }
   });
 
+  it('session totals show 0 only with a snapshot', async () => {
+    const totals = panelQueries.filter((query) => /"(Active|Recently active) sessions" /.test(query.name));
+    expect(totals).toHaveLength(2);
+    const base = scenarios[0]?.variables ?? {};
+
+    for (const query of totals) {
+      const noMatch = substitute(query.expr, { ...base, country: 'no-such-country' });
+      expect(await queryValues(running(), noMatch, query.instant), noMatch).toEqual(['0']);
+
+      const notScraped = substitute(query.expr, { ...base, job: 'no-such-job' });
+      expect(await queryValues(running(), notScraped, query.instant), notScraped).toEqual([]);
+    }
+  });
+
   it.each(variableQueries)('variable query $name returns values', async (query) => {
     const nowSeconds = Date.now() / 1000;
     for (const scenario of scenarios) {

@@ -37,6 +37,12 @@ const CORE_PANEL_TYPES = new Set([
 
 const FILTER_VARIABLES = ['country', 'device_type', 'browser', 'route'];
 
+/** Session label filters of each dashboard. A dashboard shows a filter only when several panels use it. */
+const FILTERS_BY_UID: Readonly<Record<string, string[]>> = {
+  'ngrok-sessions-overview': FILTER_VARIABLES,
+  'ngrok-exporter-health': [],
+};
+
 /**
  * Sample names the exporter exposes besides the prom-client default metrics.
  * NOTE: kept by hand in step with src/metrics/self.ts and
@@ -204,6 +210,7 @@ describe('metricNamesOf', () => {
 describe.each(dashboards)('dashboard $file', (dashboard) => {
   const json = dashboard.json;
   const panels = panelsOf(json).filter((panel) => panel.type !== 'row');
+  const filters = FILTERS_BY_UID[String(json.uid)] ?? [];
 
   it('imports through provisioning and the import UI', () => {
     expect(json.id).toBeNull();
@@ -242,14 +249,19 @@ describe.each(dashboards)('dashboard $file', (dashboard) => {
     }
   });
 
+  it('has exactly the datasource, job, instance and filter variables', () => {
+    const names = variablesOf(json).map((variable) => variable.name);
+    expect(names).toEqual(['datasource', 'job', 'instance', ...filters]);
+  });
+
   it('has job, instance and filter variables built with label_values', () => {
     const byName = new Map(variablesOf(json).map((variable) => [variable.name, variable]));
-    for (const name of ['job', 'instance', ...FILTER_VARIABLES]) {
+    for (const name of ['job', 'instance', ...filters]) {
       const variable = byName.get(name);
       expect(variable?.type, name).toBe('query');
       expect(String(variable?.query), name).toMatch(new RegExp(`^label_values\\(.*,\\s*${name}\\)$`));
     }
-    for (const name of ['instance', ...FILTER_VARIABLES]) {
+    for (const name of ['instance', ...filters]) {
       expect(byName.get(name)?.includeAll, name).toBe(true);
       expect(byName.get(name)?.allValue, name).toBe('.*');
     }
@@ -257,8 +269,50 @@ describe.each(dashboards)('dashboard $file', (dashboard) => {
 
   it('uses every filter variable in some panel query', () => {
     const exprs = panelQueries(dashboard).map((query) => query.expr);
-    for (const name of ['job', 'instance', ...FILTER_VARIABLES]) {
+    for (const name of ['job', 'instance', ...filters]) {
       expect(exprs.some((expr) => expr.includes(`=~"$${name}"`)), name).toBe(true);
+    }
+  });
+
+  it('uses each filter variable in more than one panel', () => {
+    for (const name of filters) {
+      const users = panels.filter((panel) => targetsOf(panel).some((target) => String(target.expr).includes(`=~"$${name}"`)));
+      expect(users.length, name).toBeGreaterThan(1);
+    }
+  });
+
+  it('refers to no variable it does not define', () => {
+    const defined = new Set(variablesOf(json).map((variable) => String(variable.name)));
+    for (const query of [...panelQueries(dashboard), ...variableQueries(dashboard)]) {
+      for (const match of query.expr.matchAll(/\$\{?(\w+)\}?/g)) {
+        const name = match[1] ?? '';
+        if (name.startsWith('__')) continue; // Grafana's global variables such as $__range
+        expect(defined, `${query.where} uses $${name}`).toContain(name);
+      }
+    }
+  });
+
+  it('shows the current value in every stat panel', () => {
+    for (const panel of panels.filter((item) => item.type === 'stat')) {
+      const reduceOptions = (panel.options as Json | undefined)?.reduceOptions as Json | undefined;
+      expect(reduceOptions?.calcs, String(panel.title)).toEqual(['last']);
+      for (const target of targetsOf(panel)) expect(target.instant, String(panel.title)).toBe(true);
+    }
+  });
+
+  it('has no unconditional 0 fallback', () => {
+    for (const query of panelQueries(dashboard)) {
+      expect(query.expr, query.where).not.toMatch(/\bvector\s*\(/);
+    }
+  });
+
+  it('ranks topk once per range query', () => {
+    for (const panel of panels) {
+      for (const target of targetsOf(panel).filter((item) => item.instant !== true)) {
+        const expr = String(target.expr);
+        if (!/\btopk\s*\(/.test(expr)) continue;
+        expect(expr, String(panel.title)).toMatch(/\btopk\s*\(\s*\d+\s*,[^]*\[\$__range\] @ end\(\)/);
+      }
     }
   });
 
