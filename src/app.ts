@@ -12,6 +12,7 @@ import type { Logger } from './logger.js';
 import { createSelfMetrics, type SelfMetrics } from './metrics/self.js';
 import { ApiClient } from './ngrok/client.js';
 import { walkPages } from './ngrok/pages.js';
+import { redactSecret } from './redact.js';
 import { Refresher } from './refresher.js';
 import { SessionAggregator } from './sessions/aggregate.js';
 import { buildSnapshot, type Snapshot } from './sessions/snapshot.js';
@@ -67,6 +68,7 @@ export async function startExporter(config: Config, options: ExporterOptions): P
       nowMs: now(),
       recentWindowMs: config.recentWindowMs,
       maxLabelLength: config.maxLabelLength,
+      redact: (text) => redactSecret(text, config.apiKey),
     });
     let pages = 0;
     const walkLogger = logger.child({ component: 'walk' });

@@ -50,6 +50,25 @@ describe('API key', () => {
     expectNoKey(landing as string, 'landing page');
   });
 
+  it('stays out of labels when a session attribute echoes it', async () => {
+    harness = await startHarness({ simulator: { syntheticSessions: 20 }, argv: ['--sessions.labels=browser,public_url'] });
+    harness.simulator.injectFault({
+      kind: 'rewrite',
+      rewrite: (page) => {
+        const [first] = page.application_sessions;
+        if (first !== undefined) {
+          first.public_url = `https://app.example.com/?token=${encodeURIComponent(TEST_API_KEY)}`;
+          first.browser_session.user_agent.browser_name = `Chrome ${TEST_API_KEY}`;
+        }
+        return page;
+      },
+    });
+    await until(() => harness!.exporter.refresher.state().snapshot !== undefined);
+    const metrics = await harness.scrape();
+    expect(metrics).toContain('browser="Chrome <redacted>"');
+    expectNoKey(metrics, 'metrics');
+  });
+
   it('stays out when the key is rejected', async () => {
     const wrongKey = 'wrongFirstPart_wrongSecondPartSecret';
     harness = await startHarness({ simulator: { syntheticSessions: 10 }, exporterKey: wrongKey });

@@ -44,11 +44,13 @@ const MAX_CACHED_VALUES_PER_LABEL = 4096;
 class LabelReader {
   readonly #extractor: Extractor;
   readonly #maxLabelLength: number;
+  readonly #redact: (text: string) => string;
   readonly #values = new Map<string, string>();
 
-  constructor(extractor: Extractor, maxLabelLength: number) {
+  constructor(extractor: Extractor, maxLabelLength: number, redact: (text: string) => string) {
     this.#extractor = extractor;
     this.#maxLabelLength = maxLabelLength;
+    this.#redact = redact;
   }
 
   valueOf(session: ParsedSession): string {
@@ -59,7 +61,7 @@ class LabelReader {
     const cached = this.#values.get(raw);
     if (cached !== undefined) return cached;
     const normalized = extractor.normalize === undefined ? raw : extractor.normalize(raw);
-    const value = sanitizeLabelValue(normalized, this.#maxLabelLength, extractor.missing);
+    const value = sanitizeLabelValue(this.#redact(normalized), this.#maxLabelLength, extractor.missing);
     if (this.#values.size < MAX_CACHED_VALUES_PER_LABEL) this.#values.set(raw, value);
     return value;
   }
@@ -94,6 +96,8 @@ export interface AggregatorOptions {
   nowMs: number;
   recentWindowMs: number;
   maxLabelLength: number;
+  /** Removes secrets from a label value before it is cut to length; the API key if the API echoes it. */
+  redact?: (text: string) => string;
 }
 
 /**
@@ -172,7 +176,7 @@ export class SessionAggregator {
 
   constructor(options: AggregatorOptions) {
     this.#options = options;
-    this.#labels = options.labelNames.map((name) => new LabelReader(EXTRACTORS[name], options.maxLabelLength));
+    this.#labels = options.labelNames.map((name) => new LabelReader(EXTRACTORS[name], options.maxLabelLength, options.redact ?? ((text) => text)));
   }
 
   /** Adds the sessions of one page; a session id seen before is skipped and counted as a duplicate. */
