@@ -116,6 +116,8 @@ describe('exporter against the simulator', () => {
     const text = await harness.scrape();
     expect(valueOf(text, 'ngrok_up')).toBe(0);
     expect(valueOf(text, 'ngrok_exporter_snapshot_stale')).toBe(1);
+    expect(valueOf(text, 'ngrok_exporter_snapshot_age_seconds')).toBeUndefined();
+    expect(text).toContain('# TYPE ngrok_exporter_snapshot_age_seconds gauge');
     expect(text).not.toContain('ngrok_app_sessions_active');
     expect(text).toContain('ngrok_exporter_build_info{');
     expect(text).toContain('process_resident_memory_bytes');

@@ -3,7 +3,7 @@
  * outcome, retries, the request budget, build info and prom-client's process
  * metrics, in registries created per exporter instance.
  */
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 
 import type { RequestBudget } from '../budget.js';
 import type { FailureReason } from '../errors.js';
@@ -67,16 +67,7 @@ export function createSelfMetrics(options: SelfMetricsOptions): SelfMetrics {
   });
   lastSuccessTimestamp.set(0);
 
-  new Gauge({
-    name: 'ngrok_exporter_snapshot_age_seconds',
-    help: 'Age of the snapshot that the session gauges come from; absent before the first successful refresh.',
-    registers,
-    collect() {
-      const snapshot = options.currentSnapshot();
-      this.reset();
-      if (snapshot !== undefined) this.set(Math.max(0, (now() - snapshot.completedAtMs) / 1000));
-    },
-  });
+  new SnapshotAgeGauge(options.currentSnapshot, now, registers);
 
   new Gauge({
     name: 'ngrok_exporter_snapshot_stale',
@@ -152,4 +143,31 @@ export function createSelfMetrics(options: SelfMetricsOptions): SelfMetrics {
 
   const registry = Registry.merge([processRegistry, exporterRegistry]);
   return { registry, processRegistry, exporterRegistry, up, lastSuccessTimestamp, refreshDuration, refreshes, refreshFailures, effectiveInterval, walkObserver };
+}
+
+/**
+ * The age of the served snapshot. prom-client prints 0 for a gauge without
+ * labels that was never set, which would read as a fresh snapshot, so this
+ * gauge leaves out its sample until a snapshot exists.
+ */
+class SnapshotAgeGauge extends Gauge {
+  readonly #currentSnapshot: () => Snapshot | undefined;
+
+  constructor(currentSnapshot: () => Snapshot | undefined, now: () => number, registers: Registry[]) {
+    super({
+      name: 'ngrok_exporter_snapshot_age_seconds',
+      help: 'Age of the snapshot that the session gauges come from; absent before the first successful refresh.',
+      registers,
+      collect() {
+        const snapshot = currentSnapshot();
+        if (snapshot !== undefined) this.set(Math.max(0, (now() - snapshot.completedAtMs) / 1000));
+      },
+    });
+    this.#currentSnapshot = currentSnapshot;
+  }
+
+  override async get(): Promise<MetricObjectWithValues<MetricValue<string>>> {
+    const metric = await super.get();
+    return this.#currentSnapshot() === undefined ? { ...metric, values: [] } : metric;
+  }
 }
