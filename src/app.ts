@@ -58,7 +58,7 @@ export async function startExporter(config: Config, options: ExporterOptions): P
     revision: REVISION,
     budget,
     currentSnapshot: () => refresher?.current(),
-    maxStalenessMs: config.maxStalenessMs,
+    stalenessLimitMs: () => refresher?.stalenessLimitMs() ?? config.maxStalenessMs,
     now,
   });
 

@@ -81,8 +81,18 @@ export class Refresher {
   /** Returns the snapshot to serve, or undefined when none exists or it is older than the maximum staleness. */
   servable(): Snapshot | undefined {
     const snapshot = this.#snapshot;
-    if (snapshot === undefined || this.#now() - snapshot.completedAtMs > this.#options.maxStalenessMs) return undefined;
+    if (snapshot === undefined || this.#now() - snapshot.completedAtMs > this.stalenessLimitMs()) return undefined;
     return snapshot;
+  }
+
+  /**
+   * Returns the age after which a snapshot is no longer served:
+   * --refresh.max-staleness, or twice the effective interval when the budget
+   * stretched the interval that far, because otherwise an account too large
+   * for the budget would lose its gauges for part of every cycle.
+   */
+  stalenessLimitMs(): number {
+    return Math.max(this.#options.maxStalenessMs, 2 * this.#effectiveIntervalMs);
   }
 
   state(): RefresherState {

@@ -20,7 +20,7 @@ function selfMetrics(now: () => number): SelfMetrics {
     revision: 'abc',
     budget: new RequestBudget({ limit: 60 }),
     currentSnapshot: () => undefined,
-    maxStalenessMs: 60_000,
+    stalenessLimitMs: () => 60_000,
     now,
   });
 }

@@ -43,7 +43,7 @@ function setup(walk: (count: number) => Promise<Snapshot>, requestsPerMinute = 6
     revision: 'test',
     budget: new RequestBudget({ limit: requestsPerMinute }),
     currentSnapshot: () => refresher?.current(),
-    maxStalenessMs: 15 * 60_000,
+    stalenessLimitMs: () => refresher?.stalenessLimitMs() ?? 15 * 60_000,
   });
   refresher = new Refresher({
     walk: () => walk(++walks.count),
@@ -193,5 +193,14 @@ describe('Refresher', () => {
     expect(refresher.state().effectiveIntervalMs).toBe(150_000);
     expect(await metricValue(metrics, 'ngrok_exporter_refresh_interval_seconds')).toBe(150);
     expect(logs.withMessage(/interval was stretched/)).toHaveLength(1);
+  });
+
+  it('keeps serving through a stretched interval', async () => {
+    // 900 pages at 60 requests per minute stretch the interval to 15 minutes.
+    const { refresher } = setup(async () => snapshotAt(Date.now(), 900), 60);
+    await refresher.waitForScrape(1_000);
+    expect(refresher.stalenessLimitMs()).toBe(30 * 60_000);
+    await vi.advanceTimersByTimeAsync(20 * 60_000);
+    expect(refresher.servable()).toBeDefined();
   });
 });

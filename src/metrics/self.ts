@@ -27,7 +27,8 @@ export interface SelfMetricsOptions {
   budget: RequestBudget;
   /** The snapshot being served, read at each scrape. */
   currentSnapshot: () => Snapshot | undefined;
-  maxStalenessMs: number;
+  /** Age after which the snapshot is no longer served; see Refresher.stalenessLimitMs. */
+  stalenessLimitMs: () => number;
   now?: () => number;
 }
 
@@ -71,11 +72,11 @@ export function createSelfMetrics(options: SelfMetricsOptions): SelfMetrics {
 
   new Gauge({
     name: 'ngrok_exporter_snapshot_stale',
-    help: '1 when no snapshot exists or it is older than --refresh.max-staleness, so the session gauges are not served.',
+    help: '1 when no snapshot exists or it is older than --refresh.max-staleness (or twice the stretched refresh interval), so the session gauges are not served.',
     registers,
     collect() {
       const snapshot = options.currentSnapshot();
-      this.set(snapshot === undefined || now() - snapshot.completedAtMs > options.maxStalenessMs ? 1 : 0);
+      this.set(snapshot === undefined || now() - snapshot.completedAtMs > options.stalenessLimitMs() ? 1 : 0);
     },
   });
 

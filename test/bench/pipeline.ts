@@ -44,7 +44,7 @@ export function createExporterWalk(build: ExporterBuild, apiUrl: string, argv: s
   const logger = build.logger.createLogger({ level: 'info', secret: apiKey, destination: discard });
   const budget = new build.budget.RequestBudget({ limit: UNTHROTTLED_REQUESTS });
   const client = new build.client.ApiClient({ apiKey, userAgent: build.version.USER_AGENT, timeoutMs: config.requestTimeoutMs, maxBodyBytes: config.maxBodyBytes });
-  const metrics = build.selfMetrics.createSelfMetrics({ version: 'bench', revision: 'bench', budget, currentSnapshot: () => undefined, maxStalenessMs: config.maxStalenessMs });
+  const metrics = build.selfMetrics.createSelfMetrics({ version: 'bench', revision: 'bench', budget, currentSnapshot: () => undefined, stalenessLimitMs: () => config.maxStalenessMs });
   // The refresher passes its shutdown signal to every walk, so each request combines it with its deadline.
   const shutdown = new AbortController();
   let combinations = 0;
