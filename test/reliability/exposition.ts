@@ -62,8 +62,10 @@ function parseSampleLine(line: string): Sample {
   }
 
   if (line[position] !== ' ') throw new Error(`no space before the value in ${JSON.stringify(line)}`);
-  const value = Number(line.slice(position + 1));
-  if (Number.isNaN(value)) throw new Error(`invalid value in ${JSON.stringify(line)}`);
+  const text = line.slice(position + 1);
+  // Prometheus parses values with Go's ParseFloat, which accepts NaN in any letter case; prom-client prints "Nan".
+  const value = /^nan$/i.test(text) ? Number.NaN : Number(text);
+  if (Number.isNaN(value) && !/^nan$/i.test(text)) throw new Error(`invalid value in ${JSON.stringify(line)}`);
   return { name, labels, value };
 }
 
