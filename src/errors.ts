@@ -25,16 +25,20 @@ export class ConfigError extends ExporterError {
   }
 }
 
-/** Cause of a failed refresh, as exported in the `reason` label of the failure counter. */
-export type FailureReason =
-  | 'auth'
-  | 'client_error'
-  | 'rate_limited'
-  | 'server_error'
-  | 'timeout'
-  | 'network'
-  | 'invalid_response'
-  | 'paging';
+/** Causes of a failed refresh, as exported in the `reason` label of the failure counter. */
+export const FAILURE_REASONS = [
+  'auth',
+  'client_error',
+  'rate_limited',
+  'server_error',
+  'timeout',
+  'network',
+  'invalid_response',
+  'paging',
+] as const;
+
+/** Cause of a failed refresh. */
+export type FailureReason = (typeof FAILURE_REASONS)[number];
 
 /** Details of a failed request to the ngrok API. */
 export interface ApiErrorDetails {

@@ -6,20 +6,9 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 
 import type { RequestBudget } from '../budget.js';
-import type { FailureReason } from '../errors.js';
+import { FAILURE_REASONS } from '../errors.js';
 import type { WalkObserver } from '../ngrok/pages.js';
 import type { Snapshot } from '../sessions/snapshot.js';
-
-const FAILURE_REASONS: readonly FailureReason[] = [
-  'auth',
-  'client_error',
-  'rate_limited',
-  'server_error',
-  'timeout',
-  'network',
-  'invalid_response',
-  'paging',
-];
 
 export interface SelfMetricsOptions {
   version: string;

@@ -9,7 +9,7 @@ import { expect } from 'vitest';
 
 import { startExporter, type RunningExporter } from '../../src/app.js';
 import { parseConfig } from '../../src/config.js';
-import type { FailureReason } from '../../src/errors.js';
+import { FAILURE_REASONS, type FailureReason } from '../../src/errors.js';
 import { createLogger } from '../../src/logger.js';
 import { formatTime, type AppSession } from '../../src/simulator/index.js';
 import { TEST_API_KEY, parseSamples, until, valueOf } from '../support/harness.js';
@@ -121,17 +121,7 @@ export function snapshotLines(text: string): string[] {
   return text.split('\n').filter((line) => /^ngrok_app_/.test(line));
 }
 
-/** Every failure reason that the failure counter exports. */
-export const FAILURE_REASONS: readonly FailureReason[] = [
-  'auth',
-  'client_error',
-  'rate_limited',
-  'server_error',
-  'timeout',
-  'network',
-  'invalid_response',
-  'paging',
-];
+export { FAILURE_REASONS };
 
 /** Values of `ngrok_exporter_refresh_failures_total` by reason. */
 export function failuresByReason(text: string): Record<string, number> {
