@@ -50,9 +50,9 @@ export interface IsolatedWalk extends WalkMeasurement {
   requests: number;
 }
 
-/** Runs one listing in a fresh child process against `simulator` and measures it there. */
-export async function measureIsolatedWalk(simulator: SimulatorProcess, spec: Omit<WalkSpec, 'url'>): Promise<IsolatedWalk> {
-  const { child } = await BenchChild.start<unknown>('./walk-process.ts', { ...spec, url: simulator.url }, { nodeOptions: ['--expose-gc'] });
+/** Runs one listing in a fresh child process against `simulator` and measures it there; `nodeOptions` go to that process. */
+export async function measureIsolatedWalk(simulator: SimulatorProcess, spec: Omit<WalkSpec, 'url'>, nodeOptions: string[] = []): Promise<IsolatedWalk> {
+  const { child } = await BenchChild.start<unknown>('./walk-process.ts', { ...spec, url: simulator.url }, { nodeOptions: ['--expose-gc', ...nodeOptions] });
   try {
     await simulator.resetStats();
     const measurement = await child.request<WalkMeasurement>('walk');

@@ -33,8 +33,8 @@ export async function runWalkOverhead(context: BenchContext): Promise<{ section:
         { sessions: 10_000, runs: 3 },
       ]
     : [
-        { sessions: 1000, runs: 25 },
-        { sessions: 10_000, runs: 9 },
+        { sessions: 1000, runs: 41 },
+        { sessions: 10_000, runs: 15 },
         { sessions: 100_000, runs: 3 },
       ];
   const simulator = await startSimulatorProcess({ sessions: 0 });
