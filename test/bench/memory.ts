@@ -25,12 +25,15 @@ export function residentBytes(): number {
  */
 export class PeakTracker {
   readonly kernelPeak: boolean;
+  /** Resident set size when tracking started, in bytes. */
+  readonly startBytes: number;
   #sampledPeak: number;
   readonly #timer: NodeJS.Timeout;
 
   constructor(sampleIntervalMs = 5) {
     this.kernelPeak = resetKernelPeak();
-    this.#sampledPeak = residentBytes();
+    this.startBytes = residentBytes();
+    this.#sampledPeak = this.startBytes;
     this.#timer = setInterval(() => {
       this.#sampledPeak = Math.max(this.#sampledPeak, residentBytes());
     }, sampleIntervalMs);

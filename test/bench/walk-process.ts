@@ -39,6 +39,7 @@ export interface WalkTiming {
 export interface WalkMeasurement {
   wallMs: number;
   cpuMs: number;
+  /** Resident set size at the start of the walk, after the warm-up page and a full collection. */
   idleRssBytes: number;
   peakRssBytes: number;
   idleHeapBytes: number;
@@ -175,7 +176,8 @@ runChild(async () => {
       return {
         wallMs,
         cpuMs: (cpu.user + cpu.system) / 1000,
-        idleRssBytes,
+        // The allocator may return memory between the reading at start-up and the walk, so the walk's own start is the baseline.
+        idleRssBytes: peak.startBytes,
         peakRssBytes,
         idleHeapBytes,
         kernelPeak: peak.kernelPeak,

@@ -97,7 +97,7 @@ export async function runMemoryGrowth(context: BenchContext): Promise<Section> {
       title: 'Memory',
       blocks: [
         'Each refresh runs in a fresh child process (`test/bench/walk-process.ts`, started with `--expose-gc`) against the simulator in another. ' +
-          'The child walks one page to load its code, collects garbage and reads its idle RSS; then it resets the kernel\'s peak counter ' +
+          'The child walks one page to load its code and collects garbage; then it reads its idle RSS, resets the kernel\'s peak counter ' +
           '(`/proc/self/clear_refs`, VmHWM), also sampling RSS every 5 ms, and walks every page. Growth is peak RSS minus idle RSS. Retained ' +
           'is the V8 heap in use after a full collection with the snapshot still referenced, minus the idle heap: what stays between refreshes. ' +
           'Live at the last page is the same after the last page, while the aggregator still holds the whole walk (that collection runs ' +

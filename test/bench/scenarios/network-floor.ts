@@ -74,6 +74,10 @@ export async function runNetworkFloor(context: BenchContext): Promise<Section> {
         'as the budget and the ngrok rate limit require, so pages × latency is the least it can take. The overhead is the share by which the ' +
         'refresh exceeds that; the fetch + JSON.parse walk shows how close Node itself comes. Medians with min–max.',
       table(['sessions', 'pages', 'runs', 'pages × latency', 'exporter', 'exporter overhead', 'fetch + JSON.parse', 'floor overhead'], rows),
+      'Each page costs more than its delay even for the fetch + JSON.parse walk: the simulator renders the page, the body crosses the ' +
+        'socket and JSON.parse reads it, and none of that overlaps the delay of the next page, which can only be requested with the cursor ' +
+        'from this one. The exporter adds its parsing and counting on top: walkPages requests the next page only when the consumer asks ' +
+        'for it, after it has counted the current page, so that work does not overlap the next delay either.',
     ],
     targets,
   };

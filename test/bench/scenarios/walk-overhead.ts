@@ -106,6 +106,8 @@ export async function runWalkOverhead(context: BenchContext): Promise<{ section:
         'the measured runs, 2,000 pages (at most 200 walks) per size, because their speed settles only after some thousand pages. ' +
         'Figures are medians with min–max; a ratio is the median of the per-run ratios.',
       table(['sessions', 'requests', 'runs', 'floor wall', 'exporter wall', 'wall ratio', 'floor CPU', 'exporter CPU', 'CPU ratio'], rows),
+      'At 1,000 sessions a refresh is ten pages, so the work done once per refresh (creating the aggregator, folding and rendering the ' +
+        'snapshot) weighs most against the floor, and runs of 10 to 20 ms scatter most when the machine is busy.',
     ],
     targets,
   };
