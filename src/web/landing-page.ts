@@ -17,7 +17,8 @@ export function renderLandingPage({ version, telemetryPath, state, now }: Landin
     ['Refresh running', state.refreshing ? 'yes' : 'no'],
   ];
   if (state.lastFailure !== undefined && state.consecutiveFailures > 0) {
-    rows.push(['Failing since', `${state.consecutiveFailures} consecutive failed refreshes, last one ${secondsAgo(state.lastFailure.atMs, now)} (${state.lastFailure.code}, reason ${state.lastFailure.reason}); see the exporter log`]);
+    const count = state.consecutiveFailures === 1 ? '1 failed refresh' : `${state.consecutiveFailures} consecutive failed refreshes`;
+    rows.push(['Failing', `${count}, the last one ${secondsAgo(state.lastFailure.atMs, now)} (${state.lastFailure.code}, reason ${state.lastFailure.reason}). See the exporter log.`]);
   }
 
   const table = rows.map(([name, value]) => `<tr><th>${escapeHtml(name)}</th><td>${escapeHtml(value)}</td></tr>`).join('\n');
