@@ -111,6 +111,10 @@ describe('Dockerfile stages', () => {
 });
 
 describe('Dockerfile runtime stage', () => {
+  it('limits the V8 young generation', () => {
+    expect(propertiesOf(runtime, 'ENV').get('NODE_OPTIONS')).toBe('--max-semi-space-size=4');
+  });
+
   it('sets NODE_ENV to production', () => {
     expect(propertiesOf(runtime, 'ENV').get('NODE_ENV')).toBe('production');
   });
