@@ -60,33 +60,45 @@ export async function* walkPages(options: WalkOptions): AsyncGenerator<ParsedPag
   const first = firstPageUrl(options.apiUrl);
   const followed = new Set<string>([cursorKey(first)]);
   const seenPages = new Set<string>();
-  let url: URL | undefined = first;
+  let url: URL = first;
+  let pending: Promise<ParsedPage> | undefined = prefetch(first, 1, options);
 
-  for (let pageNumber = 1; url !== undefined; pageNumber++) {
-    if (pageNumber > options.maxPages) {
-      throw new ApiError(
-        'TOO_MANY_PAGES',
-        `the walk reached --ngrok.max-pages (${options.maxPages}) and the API still returned a next page; raise --ngrok.max-pages if the account really has more than ${options.maxPages * PAGE_SIZE} sessions.`,
-        { reason: 'paging', url: redact(url.href) },
-      );
-    }
-
-    const page = await fetchPageWithRetries(url, pageNumber, options);
+  for (let pageNumber = 1; pending !== undefined; pageNumber++) {
+    const page = await pending;
     checkProgress(page, seenPages, pageNumber, redact(url.href));
-    yield page;
+    pending = undefined;
 
-    if (page.nextPageUri === null || page.sessions.length === 0) return;
-    url = nextPageUrl(page.nextPageUri, url, first, redact);
-    const key = cursorKey(url);
-    if (followed.has(key)) {
-      throw new ApiError(
-        'CURSOR_LOOP',
-        `the API returned next_page_uri ${redact(url.href)}, which this walk already followed; the cursor loops, so the walk stopped without a complete count.`,
-        { reason: 'paging', url: redact(url.href) },
-      );
+    if (page.nextPageUri !== null && page.sessions.length > 0) {
+      url = nextPageUrl(page.nextPageUri, url, first, redact);
+      const key = cursorKey(url);
+      if (followed.has(key)) {
+        throw new ApiError(
+          'CURSOR_LOOP',
+          `the API returned next_page_uri ${redact(url.href)}, which this walk already followed; the cursor loops, so the walk stopped without a complete count.`,
+          { reason: 'paging', url: redact(url.href) },
+        );
+      }
+      followed.add(key);
+      if (pageNumber + 1 > options.maxPages) {
+        throw new ApiError(
+          'TOO_MANY_PAGES',
+          `the walk reached --ngrok.max-pages (${options.maxPages}) and the API still returned a next page; raise --ngrok.max-pages if the account really has more than ${options.maxPages * PAGE_SIZE} sessions.`,
+          { reason: 'paging', url: redact(url.href) },
+        );
+      }
+      // The next request starts now, after this response ended, so requests stay strictly
+      // sequential while the caller counts this page during the network wait.
+      pending = prefetch(url, pageNumber + 1, options);
     }
-    followed.add(key);
+    yield page;
   }
+}
+
+/** Starts fetching a page; a failure is raised when the walk awaits the promise, not as an unhandled rejection before. */
+function prefetch(url: URL, pageNumber: number, options: WalkOptions): Promise<ParsedPage> {
+  const page = fetchPageWithRetries(url, pageNumber, options);
+  page.catch(() => undefined);
+  return page;
 }
 
 /** Returns the URL with its query parameters sorted, so a cursor that only reorders them counts as followed. */
