@@ -1,6 +1,6 @@
 /**
  * The snapshot cache. Scrapes start a refresh only when the snapshot is older
- * than the refresh interval; concurrent scrapes share the one refresh in
+ * than the refresh interval. Concurrent scrapes share the one refresh in
  * flight, and a failed refresh waits out the interval or a longer backoff
  * before the next attempt. A walk replaces the served snapshot only when it
  * completes, in one assignment.
@@ -16,7 +16,7 @@ import type { Snapshot } from './sessions/snapshot.js';
 export const MAX_FAILURE_BACKOFF_MS = 10 * 60_000;
 
 /**
- * A scrape this close before the next refresh is due starts it anyway. Prometheus
+ * Returns how long before the next refresh is due a scrape may start it. Prometheus
  * scrapes at a fixed interval with small jitter, so with a scrape interval equal
  * to the refresh interval, a strict comparison would skip every other refresh.
  */

@@ -40,7 +40,7 @@ describe('API budget', () => {
   });
 
   it('stays within the budget under a 429 storm', async () => {
-    // A budget of 5 requests per 2 s window stands in for 60 per minute.
+    // A budget of 5 requests per 2 s window replaces 60 per minute, to keep the test short.
     harness = await startHarness({
       simulator: { syntheticSessions: 250 },
       argv: ['--ngrok.requests-per-minute=5', '--ngrok.max-retries=20', '--ngrok.retry-min-delay=0s', '--ngrok.retry-max-delay=0s'],
@@ -152,7 +152,7 @@ describe('API budget', () => {
     });
     const during = await harness.scrape({ 'x-prometheus-scrape-timeout-seconds': '0.5' });
 
-    // The scrape answered while the walk was still running, from the previous snapshot.
+    // The scrape returned while the walk was still running, with the previous snapshot.
     expect(harness.exporter.refresher.state().refreshing).toBe(true);
     expect(harness.exporter.refresher.current()).toBe(first);
     expect(sumOf(during, 'ngrok_app_sessions_active')).toBe(sumOf(firstText, 'ngrok_app_sessions_active'));

@@ -1,6 +1,6 @@
 /**
  * Walks every page of `GET /app/sessions`, strictly one page after another.
- * Each attempt at a page first takes a token from the request budget; a
+ * Each attempt at a page first takes a token from the request budget. A
  * failed page is retried on its own, so the walk resumes where it stopped.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
