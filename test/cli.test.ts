@@ -83,7 +83,7 @@ describe('command line', () => {
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
     try {
       await until(() => simulator.stats.requests >= 2, 15_000);
-      // A scrape in flight while the signal arrives must still get its answer.
+      // A scrape in flight while the signal arrives must still get its response.
       const scrape = fetch(`http://127.0.0.1:${port}/metrics`, { headers: { 'x-prometheus-scrape-timeout-seconds': '1.5' } });
       await new Promise((resolve) => setTimeout(resolve, 100));
       const exited = once(child, 'exit');

@@ -157,7 +157,8 @@ describe('command line', () => {
 
   it('prints the version', () => {
     const result = parseCommandLine(['--version'], {}, '1.2.3');
-    expect(result.kind === 'exit' && result.output).toMatch(/^ngrok-sessions-exporter 1\.2\.3 /);
+    expect(result.kind).toBe('exit');
+    expect(result.kind === 'exit' ? result.output : '').toMatch(/^ngrok-sessions-exporter 1\.2\.3 /);
   });
 
   it('maps flags to variables', () => {

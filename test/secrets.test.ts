@@ -33,7 +33,7 @@ describe('API key', () => {
     expectNoKey(landing as string, 'landing page');
   });
 
-  it('stays out when the API echoes it in an error message and a URL', async () => {
+  it('stays out of echoed error bodies', async () => {
     harness = await startHarness({ simulator: { syntheticSessions: 150 }, argv: ['--ngrok.max-retries=1', '--ngrok.retry-min-delay=0s'] });
     harness.simulator.injectFault({
       kind: 'respond',

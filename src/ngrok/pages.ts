@@ -49,10 +49,10 @@ export function firstPageUrl(apiUrl: URL): URL {
  * Yields each page of the walk in order.
  *
  * Stops after a page with a null cursor or with no sessions. Raises ApiError
- * (reason `paging`) for a cursor to another origin or path, a cursor that was
- * already followed (in any order of its query parameters), a page that
- * repeats the sessions of an earlier one, or more than `maxPages` pages,
- * because in each case the walk cannot tell that it has seen every session.
+ * (reason `paging`) when the walk cannot tell that it has seen every session:
+ * a cursor to another origin or path, a cursor already followed (in any order
+ * of its query parameters), a page that repeats the sessions of an earlier
+ * one, or more than `maxPages` pages.
  */
 export async function* walkPages(options: WalkOptions): AsyncGenerator<ParsedPage> {
   // A cursor may carry anything the API put in it, the key included, so URLs in errors are redacted.

@@ -102,7 +102,7 @@ function foldSeries(all: Map<string, SeriesCounts>, valueOf: (counts: SeriesCoun
   }
   if (entries.length <= maxSeries) return { series: new Map(entries), foldedSessions: 0 };
 
-  entries.sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  entries.sort(byValueThenKey);
   const kept = entries.slice(0, Math.max(0, maxSeries - 1));
   const foldedSessions = entries.slice(kept.length).reduce((sum, [, value]) => sum + value, 0);
   const series = new Map(kept);
@@ -156,4 +156,11 @@ function escapeText(text: string): string {
 /** Escapes a label value: backslash, line feed and double quote (text format 0.0.4). */
 function escapeLabelValue(value: string): string {
   return escapeText(value).replace(/"/g, '\\"');
+}
+
+/** Orders combinations by descending value, then by key, so folding is deterministic. */
+function byValueThenKey(a: [string, number], b: [string, number]): number {
+  if (a[1] !== b[1]) return b[1] - a[1];
+  if (a[0] === b[0]) return 0;
+  return a[0] < b[0] ? -1 : 1;
 }

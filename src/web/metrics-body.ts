@@ -1,8 +1,8 @@
 /**
- * The /metrics response body, assembled from three parts. The process
- * metrics are rendered at most once per PROCESS_METRICS_MAX_AGE_MS, the
- * exporter's own metrics for every scrape, and the session gauges of a
- * snapshot are encoded when the snapshot is first served. A gzip body is one
+ * The /metrics response body, assembled from three parts. MetricsBodies
+ * renders the process metrics at most once per PROCESS_METRICS_MAX_AGE_MS and
+ * the exporter's own metrics on every scrape. It encodes the session gauges of
+ * a snapshot when that snapshot is first served. A gzip body is one
  * gzip member (RFC 1952) whose deflate stream is the parts' deflate data in
  * order, so a snapshot is compressed once however often it is scraped.
  */

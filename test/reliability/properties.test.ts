@@ -33,7 +33,7 @@ const attribute = fc.oneof(
   { weight: 1, arbitrary: fc.oneof(fc.integer(), fc.boolean(), fc.array(fc.string(), { maxLength: 2 }), fc.dictionary(fc.string(), fc.string(), { maxKeys: 2 })) },
 );
 
-/** An optional object of attributes, or a value of the wrong type in its place. */
+/** Generates an optional object of attributes, or a value of the wrong type in its place. */
 function container<T>(inner: fc.Arbitrary<T>): fc.Arbitrary<T | null | undefined | string | number | unknown[]> {
   return fc.oneof({ weight: 6, arbitrary: inner }, { weight: 1, arbitrary: fc.constantFrom(null, undefined, 'x', 7, [] as unknown[]) });
 }
